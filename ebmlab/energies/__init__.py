@@ -1,5 +1,26 @@
 """Energy functions: :math:`p(x) \\propto \\exp(-E(x))`, batch ``(B, *shape) -> (B,)``."""
 
+from .analytic import Banana, DoubleWell, Gaussian, GaussianMixture, Ring, Wells
 from .base import Energy, EnergyFunction, score_of
+from .lattice import BoltzmannMachine, Ising
+from .neural import ConvEnergy, MLPEnergy, NoiseConditionalEnergy, NoiseConditionalScoreNet
+from .rbm import RBM
 
-__all__ = ["Energy", "EnergyFunction", "score_of"]
+__all__ = [
+    "RBM",
+    "Banana",
+    "BoltzmannMachine",
+    "ConvEnergy",
+    "DoubleWell",
+    "Energy",
+    "EnergyFunction",
+    "Gaussian",
+    "GaussianMixture",
+    "Ising",
+    "MLPEnergy",
+    "NoiseConditionalEnergy",
+    "NoiseConditionalScoreNet",
+    "Ring",
+    "Wells",
+    "score_of",
+]

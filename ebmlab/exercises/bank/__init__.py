@@ -1,0 +1,5 @@
+"""Exercise definitions, one module per chapter: ``chNN.py`` registers exercises ``"N.M"``.
+
+The registry (:mod:`ebmlab.exercises._registry`) imports a chapter's module the first
+time one of its exercises is asked for; see :mod:`ebmlab.exercises` for how to add one.
+"""

@@ -1,0 +1,287 @@
+"""``python -m ebmlab grade``: hostile submissions are graded in bounded time with a valid
+report, folders grade to JSON, and files that cannot be graded exit non-zero with a message."""
+
+from __future__ import annotations
+
+import codeop
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ebmlab.__main__ import main
+from ebmlab.exercises import GradingError, grade_file, load_bank
+from ebmlab.exercises._submission import execute_cell, plan_exercises, read_cells
+
+from .conftest import ROOT
+
+BANK = str(ROOT / "tests" / "autograder_bank.py")
+FAST = ["--timeout", "2", "--cell-timeout", "2", "--bank", BANK]
+SOLUTION = (ROOT / "solutions" / "ch02.py").read_text()
+load_bank(BANK)  # exercises 99.x, for the in-process planning tests
+
+HOSTILE_FUNCTIONS = '''
+import os, sys, torch
+
+def double_raises(x):
+    raise ValueError("boom")
+
+def double_loops(x):
+    while True:
+        pass
+
+def double_shape(x):
+    return (2 * x).sum(-1)
+
+def double_dtype(x):
+    return (2 * x).float()
+
+def double_device(x):
+    return (2 * x).to("meta")
+
+def double_mutates(x):
+    x.mul_(2)
+    return x
+
+def double_floods(x):
+    for i in range(10**7):
+        print(i)
+    return 2 * x
+
+def double_exits(x):
+    sys.exit(3)
+
+def double_os_exit(x):
+    os._exit(5)
+
+def double_state(x):
+    torch.set_default_dtype(torch.float64)
+    torch.manual_seed(123)
+    torch.set_grad_enabled(False)
+    torch.set_num_threads(3)
+    return 2 * x
+'''
+
+#: exercise id -> (points, status of its failed check or None, words in the message)
+EXPECTED = {
+    "99.1": (3.0, None, ""),
+    "99.2": (0.0, "error", "ValueError: boom"),
+    "99.3": (0.0, "timeout", "timed out after 2 s"),
+    "99.5": (0.0, "failed", "shape"),
+    "99.6": (0.0, "failed", "dtype"),
+    "99.7": (0.0, "failed", "device"),
+    "99.8": (0.0, "failed", "modified in place"),
+    "99.9": (0.0, "error", "printed more than"),
+    "99.10": (0.0, "exited", "sys.exit(3)"),
+    "99.11": (0.0, "exited", "exit code 5"),
+    "99.12": (1.0, None, ""),
+}
+
+
+def _grade(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ebmlab", "grade", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _notebook(path: Path, cells: list[str]) -> Path:
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+          "cells": [{"cell_type": "markdown", "metadata": {}, "source": "# A submission"}]
+          + [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+              "source": src} for src in cells]}
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def _assert_schema(report: dict) -> None:
+    assert set(report) == {"total", "max_total", "exercises"}
+    assert isinstance(report["total"], float) and isinstance(report["max_total"], float)
+    for ex in report["exercises"]:
+        assert set(ex) == {"id", "points", "max_points", "checks"}
+        assert isinstance(ex["id"], str)
+        assert isinstance(ex["points"], float) and isinstance(ex["max_points"], float)
+        for c in ex["checks"]:
+            assert set(c) == {"name", "passed", "points", "message"}
+            assert isinstance(c["name"], str) and isinstance(c["passed"], bool)
+            assert isinstance(c["points"], float) and isinstance(c["message"], str)
+        assert ex["points"] == sum(c["points"] for c in ex["checks"])
+    assert report["total"] == sum(e["points"] for e in report["exercises"])
+
+
+def test_hostile_notebook_is_graded_in_bounded_time_with_a_valid_report(tmp_path):
+    path = _notebook(tmp_path / "hostile_ch02.ipynb", [
+        "%matplotlib inline\nimport os, sys, torch\nfrom ebmlab.exercises import check",
+        'raise RuntimeError("an unrelated cell fails")',
+        SOLUTION + "\n\ndef double(x):\n    return 2 * x\n",
+        "while True:\n    pass",
+        "for i in range(10**7):\n    print(i)",
+        "sys.exit(1)",
+        "torch.set_default_dtype(torch.float64)\ntorch.set_grad_enabled(False)\n"
+        "torch.manual_seed(0)",
+        'check("2.1", score)\ncheck("99.1", double)',
+        "os._exit(3)",
+        "def broken(:\n    pass",
+        HOSTILE_FUNCTIONS,
+    ])
+    start = time.monotonic()
+    proc = _grade(str(path), "--json", *FAST)
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    _assert_schema(report)
+    by_id = {e["id"]: e for e in report["exercises"]}
+    # chapter 2 from the file name, chapter 99 from the check("99.1", ...) call
+    assert by_id["2.1"]["points"] == by_id["2.1"]["max_points"] == 10.0
+    assert all(c["passed"] for c in by_id["2.1"]["checks"])
+    assert by_id["99.4"]["checks"][0]["message"].startswith("`double_nan` is not defined")
+    for exercise_id, (points, _, words) in EXPECTED.items():
+        ex = by_id[exercise_id]
+        assert ex["points"] == points, (exercise_id, ex)
+        assert words in " ".join(c["message"] for c in ex["checks"]), (exercise_id, ex)
+    assert report["total"] == 10.0 + 3.0 + 1.0
+    assert report["max_total"] == 10.0 + 3.0 + 11.0
+    assert elapsed < 200, f"grading took {elapsed:.0f} s"
+
+
+def test_hostile_python_file_human_report(tmp_path):
+    path = tmp_path / "hostile_ch99.py"
+    path.write_text(
+        "import sys\n"
+        "for i in range(10**7):\n    print(i)\n"
+        "raise ValueError('a failing top-level statement')\n"
+        "def double(x):\n    return 2 * x\n"
+        + HOSTILE_FUNCTIONS
+        + "\nsys.exit(0)\n"
+        + "if __name__ == '__main__':\n    while True:\n        pass\n")
+    start = time.monotonic()
+    proc = _grade(str(path), *FAST)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.startswith(f"== {path}")
+    assert "line 2: OutputLimitExceeded" in out and "line 4: ValueError" in out
+    assert "SystemExit: 0" in out
+    assert "PASS  doubles x" in out and "[timed out]" in out and "[exited]" in out
+    assert "Exercise 99.1: 3 / 3 points" in out
+    assert out.rstrip().endswith("Total: 4 / 14")
+    assert "Traceback" not in out
+    assert time.monotonic() - start < 200
+
+
+def test_folder_of_submissions_to_json(tmp_path):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    shutil.copy(ROOT / "tests" / "wrong_solutions" / "ch02.py", folder / "bob_ch02.py")
+    shutil.copy(ROOT / "book" / "exercises" / "ch02_score_langevin.ipynb",
+                folder / "carol_ch02_score_langevin.ipynb")
+    (folder / ".ipynb_checkpoints").mkdir()
+    (folder / ".ipynb_checkpoints" / "bob_ch02-checkpoint.py").write_text("oops(")
+    proc = _grade(str(folder), "--json", "--timeout", "5")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert set(data) == {"submissions"}
+    subs = {Path(s["path"]).name: s for s in data["submissions"]}
+    assert sorted(subs) == ["bob_ch02.py", "carol_ch02_score_langevin.ipynb"]
+    for s in subs.values():
+        assert s["error"] is None
+        _assert_schema({k: v for k, v in s.items() if k not in ("path", "error")})
+    bob = subs["bob_ch02.py"]
+    assert 0 < bob["total"] < 10
+    assert any("MINUS the gradient" in c["message"] for c in bob["exercises"][0]["checks"])
+    carol = subs["carol_ch02_score_langevin.ipynb"]
+    assert carol["total"] == 0.0 and carol["max_total"] == 10.0
+    assert all(c["message"].startswith("not implemented yet")
+               for c in carol["exercises"][0]["checks"])
+
+
+def test_files_that_cannot_be_graded_exit_nonzero_with_a_message(tmp_path, capsys):
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text("{ this is not json")
+    no_cells = tmp_path / "no_cells.ipynb"
+    no_cells.write_text('{"metadata": {}}')
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    assert main(["grade", str(tmp_path / "missing.ipynb")]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "missing.ipynb: no such file" in err
+    assert main(["grade", str(bad), str(no_cells), str(text), "--json"]) == 1
+    out, err = capsys.readouterr()
+    assert "not a readable Jupyter notebook (invalid JSON at line 1" in err
+    assert "not a Jupyter notebook (no list of cells)" in err
+    assert "expected a Jupyter notebook (.ipynb) or a Python file (.py)" in err
+    subs = json.loads(out)["submissions"]
+    assert [s["total"] for s in subs] == [0.0, 0.0, 0.0]
+    assert all(s["error"] for s in subs)
+
+
+def test_plan_without_a_chapter_grades_the_functions_it_defines(tmp_path):
+    path = tmp_path / "submission.py"
+    path.write_text(SOLUTION)
+    cells = read_cells(path)
+    namespace = {"score": lambda energy, x: x, "double": 3}
+    assert [e.id for e in plan_exercises(path, cells, namespace)] == ["2.1"]
+    named = tmp_path / "alice_ch2.py"
+    named.write_text("x = 1\n")
+    assert [e.id for e in plan_exercises(named, read_cells(named), {})] == ["2.1"]
+    called = tmp_path / "work.py"
+    called.write_text('check("99.3", f)\n')
+    ids = [e.id for e in plan_exercises(called, read_cells(called), {})]
+    assert ids == [f"99.{i}" for i in range(1, 13)]  # the whole chapter of a checked exercise
+
+
+def test_python_file_split_keeps_functions_apart_from_syntax_errors(tmp_path):
+    path = tmp_path / "broken.py"
+    path.write_text("import torch\n\ndef good(x):\n    return x\n\n@staticmethod\n"
+                    "def bad(x:\n    return x\n\ndef also_good(x):\n    return 2 * x\n")
+    cells = read_cells(path)
+    assert [c.label for c in cells] == ["line 1", "line 3", "line 6", "line 10"]
+    namespace: dict = {}
+    compiler = codeop.Compile()
+    errors = [execute_cell(c, namespace, compiler) for c in cells]
+    assert errors[0] is None and errors[1] is None and errors[3] is None
+    assert errors[2].startswith("SyntaxError")
+    assert callable(namespace["good"]) and callable(namespace["also_good"])
+
+
+def test_notebook_magics_become_pass(tmp_path):
+    path = _notebook(tmp_path / "magic.ipynb", [
+        "%matplotlib inline\n!pip install nothing\nx = 1",
+        "%%bash\necho hi", "%%time\ny = x + 1"])
+    cells = read_cells(path)
+    namespace: dict = {}
+    compiler = codeop.Compile()
+    assert [execute_cell(c, namespace, compiler) for c in cells] == [None, None, None]
+    assert namespace["y"] == 2
+
+
+def test_grade_file_api_errors(tmp_path):
+    with pytest.raises(GradingError, match="no such file"):
+        grade_file(tmp_path / "nope.py")
+    (tmp_path / "empty.py").write_text("x = 1\n")
+    with pytest.raises(ValueError, match="cell_timeout"):
+        grade_file(tmp_path / "empty.py", cell_timeout=0)
+    with pytest.raises(GradingError, match="not a file"):
+        grade_file(tmp_path)
+
+
+def test_command_line_usage(capsys, tmp_path):
+    assert main([]) == 2
+    assert "usage: python -m ebmlab COMMAND" in capsys.readouterr().err
+    assert main(["frobnicate"]) == 2
+    assert "unknown command 'frobnicate'" in capsys.readouterr().err
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("ebmlab ")
+    with pytest.raises(SystemExit) as info:
+        main(["grade", "--help"])
+    assert info.value.code == 0
+    assert "--json" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        main(["grade", str(tmp_path), "--timeout", "-1"])
+    assert info.value.code == 2
+    assert "--timeout must be > 0" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["grade", str(empty)]) == 1
+    assert "no .ipynb or .py files" in capsys.readouterr().err
