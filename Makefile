@@ -32,6 +32,7 @@ $(INSTALLED): $(BIN)/python pyproject.toml constraints.txt
 venv: $(INSTALLED)
 
 book: $(INSTALLED)
+	rm -rf _build/html _build/.doctrees
 	$(BIN)/jupyter-book build . --builder html $(JB_FLAGS)
 	@echo ""
 	@echo "The book is built. Open: file://$(CURDIR)/_build/html/index.html"

@@ -33,10 +33,22 @@ def _chromium() -> str | None:
     return shutil.which("chromium")
 
 
+def _is_redirect(path: Path) -> bool:
+    return 'http-equiv="Refresh"' in path.read_text(encoding="utf-8", errors="replace")[:2000]
+
+
 def _pages() -> list[Path]:
     skip = {"genindex.html", "search.html", "py-modindex.html"}
     return sorted(p for p in HTML.rglob("*.html")
-                  if p.name not in skip and "_static" not in p.parts and "_sources" not in p.parts)
+                  if p.name not in skip and "_static" not in p.parts and "_sources" not in p.parts
+                  and not _is_redirect(p))
+
+
+def test_index_redirects_to_the_introduction():
+    html = (HTML / "index.html").read_text(encoding="utf-8")
+    m = re.search(r'url=([^"\']+)', html)
+    assert m, "index.html should redirect to the introduction"
+    assert (HTML / m.group(1)).exists(), f"index.html redirects to a missing page: {m.group(1)}"
 
 
 @pytest.fixture(scope="module")
