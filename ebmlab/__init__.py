@@ -6,7 +6,7 @@ The public API is re-exported here; see the submodules for details:
 :mod:`ebmlab.metrics`, :mod:`ebmlab.plotting`, :mod:`ebmlab.exercises`.
 """
 
-from . import data, metrics, objectives, plotting
+from . import data, metrics, objectives, plotting, training
 from ._version import __version__
 from .data import (
     bars_and_stripes,
@@ -73,28 +73,43 @@ from .samplers import (
     langevin,
     mala,
 )
+from .training import (
+    AISLogLikelihood,
+    ExactLogLikelihood,
+    GridKL,
+    History,
+    Objective,
+    TrainingDivergedError,
+    fit,
+)
 from .utils import make_generator, seed_everything
 
 __all__ = [
     "RBM",
+    "AISLogLikelihood",
     "Banana",
     "BoltzmannMachine",
     "ConvEnergy",
     "DoubleWell",
     "Energy",
     "EnergyFunction",
+    "ExactLogLikelihood",
     "Gaussian",
     "GaussianMixture",
+    "GridKL",
+    "History",
     "Ising",
     "LogLikelihoodEstimate",
     "LogPartitionEstimate",
     "MLPEnergy",
     "NoiseConditionalEnergy",
     "NoiseConditionalScoreNet",
+    "Objective",
     "ReplayBuffer",
     "Ring",
     "SamplerDivergedError",
     "SamplerResult",
+    "TrainingDivergedError",
     "Wells",
     "__version__",
     "ais",
@@ -112,6 +127,7 @@ __all__ = [
     "exact_log_partition",
     "exact_nll",
     "fisher_divergence",
+    "fit",
     "gibbs",
     "grid_log_partition",
     "importance_log_partition",
@@ -134,6 +150,7 @@ __all__ = [
     "score_of",
     "seed_everything",
     "sliced_score_matching_loss",
+    "training",
     "two_gaussians",
     "two_moons",
 ]

@@ -32,7 +32,7 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {seed!r}.")
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - seeds the legacy global state on purpose
     torch.manual_seed(seed)
     return make_generator(seed)
 
@@ -69,5 +69,5 @@ def randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> tor
 
 
 def rand_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Uniform ``[0, 1)`` noise with the shape, dtype and device of ``x``; see :func:`randn_like`."""
+    """Uniform ``[0, 1)`` noise shaped like ``x`` (dtype, device); see :func:`randn_like`."""
     return _draw(torch.rand, x.shape, x, generator)

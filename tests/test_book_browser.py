@@ -131,7 +131,8 @@ def _check_page(browser, base: str, rel: str) -> tuple[list[str], list[str]]:
     for raw in (r"\(", r"\)", "$$", r"\[", r"\begin{"):
         if raw in text:
             i = text.index(raw)
-            problems.append(f"raw math {raw!r} left in the text: ...{text[max(0, i - 40):i + 40]!r}")
+            context = text[max(0, i - 40):i + 40]
+            problems.append(f"raw math {raw!r} left in the text: ...{context!r}")
     broken = page.evaluate(
         "() => Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))"
         ".map(i => i.src)")

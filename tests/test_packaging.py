@@ -6,11 +6,11 @@ import json
 import re
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -43,7 +43,8 @@ def _constraints() -> dict[str, str]:
 
 def _environment_pip_pins() -> dict[str, str]:
     text = (ROOT / "environment.yml").read_text()
-    assert re.search(r"^\s*-\s*python=3\.11\s*$", text, re.M), "environment.yml must pin python=3.11"
+    pinned_python = re.search(r"^\s*-\s*python=3\.11\s*$", text, re.M)
+    assert pinned_python, "environment.yml must pin python=3.11"
     pins = {}
     for m in re.finditer(r"^\s+-\s+([A-Za-z0-9_.\-]+)==([^\s#]+)\s*$", text, re.M):
         pins[canonicalize_name(m.group(1))] = m.group(2)
@@ -72,7 +73,8 @@ def test_environment_yml_matches_pyproject_and_constraints():
     )
     pins = _constraints()
     for name, version in env.items():
-        assert pins[name] == version, f"{name}: environment.yml {version} != constraints {pins[name]}"
+        assert pins[name] == version, (
+            f"{name}: environment.yml pins {version}, constraints.txt {pins[name]}")
 
 
 def test_committed_notebooks_carry_no_outputs():

@@ -2,30 +2,23 @@ r"""Training: one loop, :func:`fit`, and the methods of the course as objective 
 
 * :func:`fit` -- minibatches, optimiser, progress bar, history, metric callbacks,
   atomic checkpoints with exact resume, divergence guard, seeds.
-* Objectives (:mod:`~ebmlab.training.methods`): :class:`MLEObjective`,
-  :class:`ContrastiveDivergence`, :class:`PersistentCD`, :class:`ScoreMatching`,
-  :class:`SlicedScoreMatching`, :class:`DenoisingScoreMatching`,
-  :class:`NCSNObjective`, :class:`MCMCReplay`, or your own :class:`Objective`.
-* Metrics (:mod:`~ebmlab.training.callbacks`): :class:`ExactLogLikelihood`,
+* Objectives, by name in :data:`METHODS` or as objects: :class:`MLEObjective`,
+  :class:`ContrastiveDivergence`, :class:`PersistentCD`, :class:`MCMCReplay`
+  (``ebmlab.training.contrastive``); :class:`ScoreMatching`,
+  :class:`SlicedScoreMatching`, :class:`DenoisingScoreMatching`, :class:`NCSNObjective`
+  (``ebmlab.training.score``); or your own :class:`Objective`.
+* Metrics (``ebmlab.training.callbacks``): :class:`ExactLogLikelihood`,
   :class:`GridKL`, :class:`AISLogLikelihood`, or any ``cb(model) -> float``.
 """
 
 from .callbacks import AISLogLikelihood, ExactLogLikelihood, GridKL
+from .contrastive import ContrastiveDivergence, MCMCReplay, MLEObjective, PersistentCD
+from .guard import TrainingDivergedError
 from .history import History
-from .loop import TrainingDivergedError, fit
-from .methods import (
-    METHODS,
-    ContrastiveDivergence,
-    DenoisingScoreMatching,
-    MCMCReplay,
-    MLEObjective,
-    NCSNObjective,
-    Objective,
-    PersistentCD,
-    ScoreMatching,
-    SlicedScoreMatching,
-    make_objective,
-)
+from .loop import fit
+from .methods import METHODS, make_objective
+from .objective import Objective
+from .score import DenoisingScoreMatching, NCSNObjective, ScoreMatching, SlicedScoreMatching
 
 __all__ = [
     "METHODS",

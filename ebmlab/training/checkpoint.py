@@ -75,16 +75,17 @@ def restore_rng(state: Mapping[str, Any], generator: torch.Generator | None
                 ) -> torch.Generator | None:
     """Restore the RNG states of :func:`capture_rng`.
 
-    Returns the generator to continue with: ``generator`` with its state
-    restored, or a new one when the checkpoint has a generator state but the
-    caller passed none (so a resumed run continues exactly either way).
+    Returns the generator to continue with, following the checkpoint so that a
+    resumed run continues exactly: ``generator`` with the saved state (a new
+    generator if the caller passed none), or ``None`` when the checkpointed run
+    drew from torch's global RNG.
     """
     torch.set_rng_state(state["torch"])
     if state.get("cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
     saved = state.get("generator")
     if saved is None:
-        return generator
+        return None
     if generator is None:
         generator = torch.Generator(device=state.get("generator_device") or "cpu")
     generator.set_state(saved)

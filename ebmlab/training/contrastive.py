@@ -1,0 +1,316 @@
+r"""Likelihood-based methods: exact MLE, CD-:math:`k`, PCD and MCMC training with a replay buffer.
+
+The losses are :func:`ebmlab.objectives.exact_nll` and
+:func:`ebmlab.objectives.contrastive_loss`; the negative samples come from Gibbs
+sweeps (``model.gibbs_step``) or :func:`ebmlab.samplers.langevin`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..objectives import contrastive_loss, exact_nll
+from ..samplers import ReplayBuffer, langevin
+from ..utils import rand_like
+from .objective import Objective, _check_int, _is_discrete, _require_continuous
+
+__all__ = ["ContrastiveDivergence", "MCMCReplay", "MLEObjective", "PersistentCD"]
+
+
+# ---------------------------------------------------------------------------- negative samples
+
+
+def _gibbs_negatives(model: nn.Module, x0: torch.Tensor, k: int,
+                     generator: torch.Generator | None) -> torch.Tensor:
+    # ``fit`` validated the data (shape, dtype, values in the support) once and Gibbs
+    # sweeps stay in the support, so the sweeps are called directly: the per-call checks
+    # of ebmlab.samplers.gibbs cost about as much as a sweep of a small RBM.
+    with torch.no_grad():
+        x = x0
+        for _ in range(k):
+            x = model.gibbs_step(x, generator=generator)
+    return x
+
+
+def _langevin_negatives(model: nn.Module, x0: torch.Tensor, generator: torch.Generator | None,
+                        **options: Any) -> torch.Tensor:
+    # A non-finite chain raises SamplerDivergedError, which fit turns into a
+    # TrainingDivergedError (and restores the parameters).
+    return langevin(model, x0, generator=generator, **options).samples.detach()
+
+
+class _NegativePhase:
+    """Shared configuration of CD/PCD: Gibbs sweeps or Langevin steps."""
+
+    def _setup_sampler(self, model: nn.Module, data: torch.Tensor) -> None:
+        if self.sampler is None:
+            self._use_gibbs = hasattr(model, "gibbs_step")
+        elif self.sampler in ("gibbs", "langevin"):
+            self._use_gibbs = self.sampler == "gibbs"
+        else:
+            raise ValueError(f"sampler must be 'gibbs', 'langevin' or None (automatic), "
+                             f"got {self.sampler!r}.")
+        if self._use_gibbs and not hasattr(model, "gibbs_step"):
+            raise ValueError(f"sampler='gibbs' needs a model with gibbs_step (RBM, "
+                             f"BoltzmannMachine, Ising); {type(model).__name__} has none.")
+        if not self._use_gibbs:
+            if _is_discrete(model) or not data.is_floating_point():
+                raise ValueError(
+                    f"method {self.name!r} needs either a model with gibbs_step (RBM, "
+                    "BoltzmannMachine) or a continuous energy with floating-point data "
+                    f"(Langevin negatives); got {type(model).__name__} and data of dtype "
+                    f"{data.dtype}."
+                )
+
+    def _run_chains(self, model: nn.Module, x0: torch.Tensor,
+                    generator: torch.Generator | None) -> torch.Tensor:
+        if self._use_gibbs:
+            return _gibbs_negatives(model, x0, self.k, generator)
+        return _langevin_negatives(model, x0, generator, step_size=self.step_size,
+                                   n_steps=self.k, noise_scale=self.noise_scale,
+                                   grad_clip=self.grad_clip)
+
+
+# ---------------------------------------------------------------------------- the methods
+
+
+class MLEObjective(Objective):
+    r"""Exact maximum likelihood: minimise :math:`-\frac1B\sum_b \log p_\theta(x_b)`.
+
+    The loss is :math:`\bar E_\theta(x) + \log Z(\theta)` with :math:`\log Z` exact
+    (:func:`ebmlab.objectives.exact_nll`: enumeration for small discrete models, the
+    closed form for analytic ones), so its gradient is the exact MLE gradient
+    :math:`\nabla_\theta \bar E(x) - \mathbb{E}_{p_\theta}[\nabla_\theta E]`.
+
+    Parameters
+    ----------
+    log_partition : optional
+        Passed to :func:`~ebmlab.objectives.exact_nll` (``None``: computed there).
+    """
+
+    name = "mle"
+
+    def __init__(self, log_partition: Any = None):
+        self.log_partition = log_partition
+
+    def init(self, model: nn.Module, data: torch.Tensor,
+             generator: torch.Generator | None) -> None:
+        if (self.log_partition is None and not _is_discrete(model)
+                and not hasattr(model, "log_partition")):
+            raise ValueError(
+                f"method 'mle' needs a tractable log Z: a small discrete model (RBM, "
+                f"BoltzmannMachine, Ising) or one with log_partition(); "
+                f"{type(model).__name__} has neither. Pass log_partition=... or use "
+                "'cd', 'pcd', 'mcmc' or a score-matching method."
+            )
+
+    def loss(self, model: nn.Module, batch: torch.Tensor,
+             generator: torch.Generator | None) -> torch.Tensor:
+        return exact_nll(model, batch, log_partition=self.log_partition)
+
+
+class ContrastiveDivergence(_NegativePhase, Objective):
+    r"""Contrastive divergence CD-:math:`k` (Hinton 2002).
+
+    Each step starts one chain at every data point of the batch, runs :math:`k`
+    MCMC steps -- block Gibbs sweeps (``model.gibbs_step``) for RBMs and Boltzmann
+    machines, Langevin steps for continuous energies -- and uses the end points
+    :math:`\tilde x` as negatives in :func:`~ebmlab.objectives.contrastive_loss`:
+    the gradient is :math:`\nabla_\theta \bar E(x) - \nabla_\theta \bar E(\tilde x)`.
+
+    Parameters
+    ----------
+    k : int
+        Number of Gibbs sweeps or Langevin steps per update.
+    sampler : {"gibbs", "langevin"} or None
+        ``None`` picks Gibbs when the model has ``gibbs_step``.
+    step_size, noise_scale, grad_clip : float, optional
+        Langevin settings (see :func:`ebmlab.samplers.langevin`).
+    alpha : float
+        Weight of the energy-magnitude regulariser of ``contrastive_loss``.
+    """
+
+    name = "cd"
+    hint = "for Langevin negatives, a smaller step_size or a grad_clip option"
+
+    def __init__(self, k: int = 1, *, sampler: str | None = None, step_size: float = 0.01,
+                 noise_scale: float | None = None, grad_clip: float | None = None,
+                 alpha: float = 0.0):
+        self.k = _check_int(k, "k")
+        self.sampler = sampler
+        self.step_size = step_size
+        self.noise_scale = noise_scale
+        self.grad_clip = grad_clip
+        self.alpha = alpha
+
+    def init(self, model: nn.Module, data: torch.Tensor,
+             generator: torch.Generator | None) -> None:
+        self._setup_sampler(model, data)
+
+    def loss(self, model: nn.Module, batch: torch.Tensor,
+             generator: torch.Generator | None) -> torch.Tensor:
+        negatives = self._run_chains(model, batch, generator)
+        return contrastive_loss(model, batch, negatives, alpha=self.alpha)
+
+
+class PersistentCD(_NegativePhase, Objective):
+    r"""Persistent contrastive divergence (Tieleman 2008).
+
+    Like CD-:math:`k`, but the ``n_chains`` negative chains persist across updates
+    (initialised at random data points), so they keep approaching
+    :math:`p_\theta` while the parameters change slowly.
+
+    Parameters
+    ----------
+    n_chains : int, optional
+        Number of persistent chains, started at random data points. ``None``: one chain
+        per example of the first minibatch, started there.
+    k, sampler, step_size, noise_scale, grad_clip, alpha
+        As in :class:`ContrastiveDivergence`.
+    """
+
+    name = "pcd"
+    hint = "for Langevin negatives, a smaller step_size or a grad_clip option"
+
+    def __init__(self, n_chains: int | None = None, k: int = 1, *, sampler: str | None = None,
+                 step_size: float = 0.01, noise_scale: float | None = None,
+                 grad_clip: float | None = None, alpha: float = 0.0):
+        self.n_chains = None if n_chains is None else _check_int(n_chains, "n_chains")
+        self.k = _check_int(k, "k")
+        self.sampler = sampler
+        self.step_size = step_size
+        self.noise_scale = noise_scale
+        self.grad_clip = grad_clip
+        self.alpha = alpha
+        self._chains: torch.Tensor | None = None
+
+    def init(self, model: nn.Module, data: torch.Tensor,
+             generator: torch.Generator | None) -> None:
+        self._setup_sampler(model, data)
+        self._chains = None
+        if self.n_chains is not None:
+            u = rand_like(data.new_empty(self.n_chains), generator)
+            self._chains = data[(u * len(data)).long().clamp_(max=len(data) - 1)].clone()
+
+    def loss(self, model: nn.Module, batch: torch.Tensor,
+             generator: torch.Generator | None) -> torch.Tensor:
+        if not hasattr(self, "_use_gibbs"):
+            raise RuntimeError("PersistentCD.init(model, data, generator) must be called "
+                               "before loss().")
+        if self._chains is None:  # n_chains=None: one chain per example of the first batch
+            self._chains = batch.detach().clone()
+        self._chains = self._run_chains(model, self._chains, generator)
+        return contrastive_loss(model, batch, self._chains, alpha=self.alpha)
+
+    @property
+    def chains(self) -> torch.Tensor | None:
+        """The current state of the persistent chains, shape ``(n_chains, *event_shape)``."""
+        return self._chains
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"chains": None if self._chains is None else self._chains.clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        chains = state.get("chains")
+        self._chains = None if chains is None else chains.clone()
+
+class MCMCReplay(Objective):
+    r"""MCMC training with a replay buffer (Du & Mordatch 2019).
+
+    Negatives come from short Langevin runs started from a replay buffer of past
+    negatives (a fraction ``reinit_prob`` restarted from uniform noise over the
+    data's bounding box, widened by ``margin``); the final states go back into the
+    buffer. The loss is :func:`~ebmlab.objectives.contrastive_loss` with the
+    regulariser :math:`\alpha(E(x^+)^2 + E(x^-)^2)`.
+
+    Parameters
+    ----------
+    buffer_size : int
+        Capacity of the replay buffer.
+    reinit_prob : float
+        Probability that a chain restarts from noise.
+    step_size : float
+        Langevin step :math:`\epsilon`.
+    noise_scale : float, optional
+        Langevin noise standard deviation (``None``: :math:`\sqrt{2\epsilon}`, the
+        unadjusted Langevin algorithm).
+    n_steps : int
+        Langevin steps per update.
+    alpha : float
+        Energy-magnitude regulariser.
+    grad_clip : float, optional
+        Clip the energy gradient inside Langevin.
+    margin : float
+        Relative widening of the data's bounding box for the noise restarts.
+    """
+
+    name = "mcmc"
+    hint = ("a smaller Langevin step_size, a larger energy regulariser alpha, or the "
+            "Langevin grad_clip option")
+
+    def __init__(self, buffer_size: int = 10000, reinit_prob: float = 0.05,
+                 step_size: float = 0.01, noise_scale: float | None = None,
+                 n_steps: int = 20, alpha: float = 0.1, grad_clip: float | None = None,
+                 margin: float = 0.1):
+        self.buffer_size = _check_int(buffer_size, "buffer_size")
+        self.reinit_prob = reinit_prob
+        self.step_size = step_size
+        self.noise_scale = noise_scale
+        self.n_steps = _check_int(n_steps, "n_steps")
+        self.alpha = alpha
+        self.grad_clip = grad_clip
+        self.margin = margin
+        self._buffer: ReplayBuffer | None = None
+
+    def init(self, model: nn.Module, data: torch.Tensor,
+             generator: torch.Generator | None) -> None:
+        _require_continuous(model, data, self.name, "Langevin sampling")
+        lo = data.amin(dim=0)
+        hi = data.amax(dim=0)
+        pad = self.margin * (hi - lo)
+        box = _UniformBox(lo - pad, hi + pad)
+        self._buffer = ReplayBuffer(self.buffer_size, box, reinit_prob=self.reinit_prob)
+        # The constructor draws the initial states from the global RNG; redraw them from
+        # ``generator`` so that a run is reproducible from its generator alone.
+        state = self._buffer.state_dict()
+        state["data"] = box(self.buffer_size, generator=generator)
+        self._buffer.load_state_dict(state)
+
+    @property
+    def buffer(self) -> ReplayBuffer | None:
+        """The replay buffer of negatives."""
+        return self._buffer
+
+    def loss(self, model: nn.Module, batch: torch.Tensor,
+             generator: torch.Generator | None) -> torch.Tensor:
+        if self._buffer is None:
+            raise RuntimeError("MCMCReplay.init(model, data, generator) must be called "
+                               "before loss().")
+        x0, idx = self._buffer.sample(batch.shape[0], generator=generator)
+        negatives = _langevin_negatives(model, x0, generator, step_size=self.step_size,
+                                        n_steps=self.n_steps, noise_scale=self.noise_scale,
+                                        grad_clip=self.grad_clip)
+        self._buffer.update(idx, negatives)
+        return contrastive_loss(model, batch, negatives, alpha=self.alpha)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"buffer": None if self._buffer is None else self._buffer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("buffer") is not None and self._buffer is not None:
+            self._buffer.load_state_dict(state["buffer"])
+
+
+class _UniformBox:
+    """Uniform noise on a box, the replay buffer's restart distribution."""
+
+    def __init__(self, low: torch.Tensor, high: torch.Tensor):
+        self.low = low
+        self.high = high
+
+    def __call__(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        u = rand_like(self.low.expand(n, *self.low.shape), generator)
+        return self.low + (self.high - self.low) * u
