@@ -1,0 +1,529 @@
+r"""Graded exercises of chapter 3: maximum likelihood and its gradient.
+
+* 3.1 ``mle_gradient(energy, x_data, x_model, weights=None)`` (exercise 2 of the notes):
+  the estimate of the log-likelihood gradient
+  :math:`-\frac1N\sum_n \nabla_\theta E_\theta(x_n) + \sum_m w_m \nabla_\theta E_\theta(x^-_m)`
+  from a data batch and model samples (uniform weights :math:`w_m = 1/M` by default).
+  Checked against the exact gradient of a Boltzmann machine (autograd through
+  :func:`ebmlab.exact_log_partition`, the model term from all states with their exact
+  probabilities), against central finite differences of the exact log-likelihood of an RBM,
+  against the closed-form moment differences of a Boltzmann machine (the sign
+  convention), with samples that carry a graph to the parameters (they must be treated as
+  constants), and for its contract (no side effects, detached results, ``no_grad``).
+* 3.2 ``model_expectation(energy, states)``: the exact model expectation
+  :math:`\mathbb E_{p_\theta}[\nabla_\theta E_\theta] = \sum_s p_\theta(s)\nabla_\theta
+  E_\theta(s)` by enumeration, with the probabilities from a stable log-sum-exp. Checked
+  against :math:`-\nabla_\theta \log Z` by autograd through
+  :func:`ebmlab.exact_log_partition` (a Boltzmann machine; an RBM, whose :math:`\log Z` is
+  enumerated over the *hidden* layer), against the closed form :math:`-\sigma(b)` of
+  independent units, on energies shifted by :math:`\pm 800` (where :math:`e^{-E}`
+  overflows or underflows) and for its contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from ...energies import RBM, BoltzmannMachine
+from ...partition import exact_log_partition
+from .._registry import register
+from ..expect import expect_close, expect_tensor, fail
+
+_F64 = torch.float64
+
+MLEGradient = Callable[..., object]
+ModelExpectation = Callable[..., object]
+
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _all_states(d: int, dtype: torch.dtype = _F64) -> torch.Tensor:
+    """Every configuration of ``d`` binary units, shape ``(2**d, d)``."""
+    codes = torch.arange(2 ** d)
+    return ((codes[:, None] >> torch.arange(d)) & 1).to(dtype)
+
+
+def _random_bits(n: int, d: int, seed: int, p: float = 0.5) -> torch.Tensor:
+    return (torch.rand(n, d, dtype=_F64, generator=_generator(seed)) < p).to(_F64)
+
+
+def _boltzmann_machine(d: int, seed: int, scale: float = 0.8) -> BoltzmannMachine:
+    g = _generator(seed)
+    w = scale * torch.randn(d, d, dtype=_F64, generator=g)
+    w = 0.5 * (w + w.T)
+    w.fill_diagonal_(0.0)
+    b = 0.5 * torch.randn(d, dtype=_F64, generator=g)
+    return BoltzmannMachine(w, b)
+
+
+def _rbm(n_visible: int, n_hidden: int, seed: int) -> RBM:
+    g = _generator(seed)
+    rbm = RBM(n_visible, n_hidden).double()
+    with torch.no_grad():
+        rbm.weight.copy_(0.8 * torch.randn(n_visible, n_hidden, dtype=_F64, generator=g))
+        rbm.visible_bias.copy_(0.5 * torch.randn(n_visible, dtype=_F64, generator=g))
+        rbm.hidden_bias.copy_(0.5 * torch.randn(n_hidden, dtype=_F64, generator=g))
+    return rbm
+
+
+def _exact_probabilities(energy: nn.Module, states: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.softmax(-energy(states), dim=0)
+
+
+def _names(module: nn.Module) -> list[str]:
+    return [name for name, _ in module.named_parameters()]
+
+
+def _result_list(got: object, module: nn.Module, *, what: str, hint: str) -> list[torch.Tensor]:
+    """The student's result as a list of tensors, one per parameter, with the right shapes."""
+    params = list(module.parameters())
+    names = _names(module)
+    if isinstance(got, dict):
+        fail(what, expected=f"a list of {len(params)} tensors, one per parameter in the order "
+                            f"of energy.parameters() ({', '.join(names)})",
+             got=f"a dict with keys {list(got)[:5]}",
+             hint="return [gradient for each p in energy.parameters()], not a dict.")
+    if isinstance(got, torch.Tensor) or not isinstance(got, Sequence):
+        fail(what, expected=f"a list of {len(params)} tensors, one per parameter "
+                            f"({', '.join(names)})",
+             got=f"a {type(got).__name__}", hint=hint)
+    got = list(got)
+    if len(got) != len(params):
+        fail(what, expected=f"{len(params)} tensors, one per parameter ({', '.join(names)})",
+             got=f"{len(got)} item(s)", hint=hint)
+    for name, p, t in zip(names, params, got, strict=True):
+        expect_tensor(t, what=f"{what}, entry for parameter '{name}'", shape=p.shape,
+                      hint="each entry has the shape of its parameter: "
+                           "torch.autograd.grad(loss, params) returns exactly that.")
+    return got
+
+
+def _matches(got: list[torch.Tensor], candidate: Sequence[torch.Tensor], atol: float,
+             rtol: float) -> bool:
+    return all(torch.allclose(g.detach().to("cpu", _F64), c.detach().to("cpu", _F64),
+                              atol=atol, rtol=rtol)
+               for g, c in zip(got, candidate, strict=True))
+
+
+def _compare(got: list[torch.Tensor], reference: Sequence[torch.Tensor], module: nn.Module, *,
+             what: str, hint: str, atol: float, rtol: float,
+             opposite_hint: str | None = None,
+             mistakes: Sequence[tuple[Sequence[torch.Tensor], str]] = ()) -> None:
+    """Compare entry by entry. When the result is exactly the opposite of the reference, or
+    equals the result of a known mistake, the failure message says so."""
+    candidates = list(mistakes)
+    if opposite_hint is not None:
+        candidates.append(([-r for r in reference], opposite_hint))
+    if not _matches(got, reference, atol, rtol):
+        for candidate, candidate_hint in candidates:
+            differs = any(float((c - r).detach().abs().max()) > 10 * atol
+                          for c, r in zip(candidate, reference, strict=True))
+            if differs and _matches(got, candidate, atol, rtol):
+                hint = candidate_hint
+                break
+    for name, g, r in zip(_names(module), got, reference, strict=True):
+        expect_close(g, r, atol=atol, rtol=rtol, what=f"{what}, parameter '{name}'", hint=hint)
+
+
+def _ascent_reference(module: nn.Module, x_data: torch.Tensor) -> list[torch.Tensor]:
+    r""":math:`\nabla_\theta[-\bar E_\theta(\text{data}) - \log Z(\theta)]` by autograd through
+    the exact (enumerated, differentiable) :math:`\log Z`."""
+    params = list(module.parameters())
+    with torch.enable_grad():
+        log_lik = -module(x_data).mean() - exact_log_partition(module)
+        return list(torch.autograd.grad(log_lik, params))
+
+
+def _call(fn: Callable[..., object], *args: object, context: str, hint: str,
+          **kwargs: object) -> object:
+    """Call the student's function; turn a RuntimeError into a failure with ``hint``."""
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except RuntimeError as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        fail(context, expected="a list of gradients", got=f"RuntimeError: {first}", hint=hint)
+
+
+# =========================================================================================
+# 3.1 — the MLE gradient estimator
+# =========================================================================================
+
+mle_ex = register("3.1", "The maximum-likelihood gradient from data and model samples",
+                  function="mle_gradient")
+
+_HOW_31 = ("the gradient of the log-likelihood is -mean_n ∇E(x_n) + Σ_m w_m ∇E(x⁻_m): "
+           "differentiate Σ_m w_m E(x⁻_m) - mean_n E(x_n) with torch.autograd.grad with "
+           "respect to list(energy.parameters()).")
+_SIGN_31 = ("your result is exactly the opposite: that is the gradient of the NEGATIVE "
+            "log-likelihood (the loss). The log-likelihood's gradient pushes the energy of "
+            "the data down: -mean ∇E(data) + mean ∇E(samples).")
+_SHAPE_31 = ("return a list with one tensor per parameter, in the order of "
+             "energy.parameters(), each of its parameter's shape.")
+
+
+@mle_ex.check("equals the exact log-likelihood gradient of a Boltzmann machine "
+              "(all states as samples, exact weights)", points=2)
+def _exact_bm(mle_gradient: MLEGradient) -> None:
+    bm = _boltzmann_machine(5, seed=0)
+    x_data = _random_bits(40, 5, seed=1, p=0.4)
+    states = _all_states(5)
+    weights = _exact_probabilities(bm, states)
+    got = _result_list(mle_gradient(bm, x_data, states, weights), bm,
+                       what="mle_gradient(bm, data, states, weights)", hint=_SHAPE_31)
+    _compare(got, _ascent_reference(bm, x_data), bm,
+             what="mle_gradient(bm, data, all states, exact probabilities)",
+             hint=_HOW_31 + " With weights given, the model term is the weighted sum "
+                            "Σ_m w_m ∇E(x⁻_m) (the weights already sum to one).",
+             atol=1e-9, rtol=1e-7, opposite_hint=_SIGN_31)
+
+
+@mle_ex.check("matches central finite differences of the exact log-likelihood of an RBM",
+              points=2)
+def _finite_differences(mle_gradient: MLEGradient) -> None:
+    rbm = _rbm(6, 3, seed=2)
+    x_data = _random_bits(30, 6, seed=3, p=0.6)
+    states = _all_states(6)
+    weights = _exact_probabilities(rbm, states)
+    got = _result_list(mle_gradient(rbm, x_data, states, weights), rbm,
+                       what="mle_gradient(rbm, data, states, weights)", hint=_SHAPE_31)
+    params = list(rbm.parameters())
+    snapshot = [p.detach().clone() for p in params]
+
+    def log_likelihood() -> float:
+        with torch.no_grad():
+            return float(-rbm(x_data).mean() - exact_log_partition(rbm))
+
+    h = 1e-5
+    g = _generator(4)
+    for k in range(3):
+        direction = [torch.randn(p.shape, dtype=_F64, generator=g) for p in params]
+        with torch.no_grad():
+            for p, p0, u in zip(params, snapshot, direction, strict=True):
+                p.copy_(p0 + h * u)
+            up = log_likelihood()
+            for p, p0, u in zip(params, snapshot, direction, strict=True):
+                p.copy_(p0 - h * u)
+            down = log_likelihood()
+            for p, p0 in zip(params, snapshot, strict=True):
+                p.copy_(p0)
+        numeric = (up - down) / (2 * h)
+        analytic = sum(float((t.detach().to("cpu", _F64) * u).sum())
+                       for t, u in zip(got, direction, strict=True))
+        hint = _HOW_31
+        if abs(analytic + numeric) < 1e-5 * max(1.0, abs(numeric)) and abs(numeric) > 1e-3:
+            hint = _SIGN_31
+        expect_close(torch.tensor(analytic, dtype=_F64), torch.tensor(numeric, dtype=_F64),
+                     atol=1e-6, rtol=1e-5,
+                     what=f"directional derivative along random direction {k + 1}: "
+                          "Σ_i ⟨gradient_i, u_i⟩ against (L(θ+hu) - L(θ-hu)) / 2h",
+                     hint=hint)
+
+
+@mle_ex.check("with equal weights, returns the data moments minus the sample moments "
+              "(Boltzmann machine, closed form; the sign convention)", points=2)
+def _moments(mle_gradient: MLEGradient) -> None:
+    bm = _boltzmann_machine(4, seed=5)
+    x_data = _random_bits(30, 4, seed=6, p=0.7)
+    x_model = _random_bits(50, 4, seed=7, p=0.3)
+    got = _result_list(mle_gradient(bm, x_data, x_model), bm,
+                       what="mle_gradient(bm, data, samples)", hint=_SHAPE_31)
+    # E(x) = -1/2 x^T C x - b^T x with C the symmetric, zero-diagonal part of `weight`:
+    # dE/dW_kl = -x_k x_l / 2 (k != l, 0 on the diagonal) and dE/db = -x.
+    second = 0.5 * (x_data.T @ x_data / len(x_data) - x_model.T @ x_model / len(x_model))
+    second.fill_diagonal_(0.0)
+    first = x_data.mean(0) - x_model.mean(0)
+    reference = {"weight": second, "bias": first}
+    _compare(got, [reference[n] for n in _names(bm)], bm,
+             what="mle_gradient(bm, data, samples) without weights",
+             hint=_HOW_31 + " Without weights every sample counts 1/M (a plain mean), and the "
+                            "data and the samples may have different batch sizes.",
+             atol=1e-10, rtol=1e-8, opposite_hint=_SIGN_31)
+
+
+class _GaussianEnergy(nn.Module):
+    r""":math:`E(x) = \tfrac12 e^{s}\|x - \mu\|^2` with parameters :math:`\mu` and :math:`s`."""
+
+    def __init__(self, mu: torch.Tensor, log_precision: float) -> None:
+        super().__init__()
+        self.mu = nn.Parameter(mu.clone())
+        self.log_precision = nn.Parameter(torch.tensor(log_precision, dtype=mu.dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * self.log_precision.exp() * (x - self.mu).square().sum(-1)
+
+
+@mle_ex.check("treats the model samples as constants (no gradient through the sampler)",
+              points=1)
+def _detached_samples(mle_gradient: MLEGradient) -> None:
+    g = _generator(8)
+    energy = _GaussianEnergy(torch.tensor([0.5, -1.0], dtype=_F64), 0.3)
+    x_data = torch.randn(25, 2, dtype=_F64, generator=g) + 1.0
+    eps = torch.randn(40, 2, dtype=_F64, generator=g)
+    # Reparametrised samples of p_theta: they carry a graph to mu and log_precision.
+    x_model = energy.mu + torch.exp(-0.5 * energy.log_precision) * eps
+    hint = ("the samples stand for draws from p_θ: the theorem differentiates E_θ at FIXED "
+            "points, so use x_model.detach(). Differentiating through x_model adds the "
+            "sampler's own dependence on θ (here it cancels the whole model term).")
+    got = _result_list(
+        _call(mle_gradient, energy, x_data, x_model,
+              context="mle_gradient(energy, data, samples) with samples that require grad",
+              hint=hint),
+        energy, what="mle_gradient(energy, data, samples)", hint=_SHAPE_31)
+    with torch.no_grad():
+        xs = x_model.detach()
+        prec = energy.log_precision.exp()
+        grad_mu = lambda x: -prec * (x - energy.mu)                        # noqa: E731
+        grad_s = lambda x: 0.5 * prec * (x - energy.mu).square().sum(-1)   # noqa: E731
+        reference = {
+            "mu": -grad_mu(x_data).mean(0) + grad_mu(xs).mean(0),
+            "log_precision": -grad_s(x_data).mean() + grad_s(xs).mean(),
+        }
+    _compare(got, [reference[n] for n in _names(energy)], energy,
+             what="mle_gradient for a Gaussian energy with reparametrised samples",
+             hint=hint, atol=1e-10, rtol=1e-8)
+
+
+@mle_ex.check("leaves the parameters, their .grad, the data, the samples and the weights "
+              "untouched", points=1)
+def _no_side_effects(mle_gradient: MLEGradient) -> None:
+    bm = _boltzmann_machine(4, seed=9)
+    x_data = _random_bits(10, 4, seed=10)
+    states = _all_states(4)
+    weights = _exact_probabilities(bm, states)
+    snapshots = {"x_data": x_data.clone(), "x_model": states.clone(),
+                 "weights": weights.clone()}
+    params = {n: p.detach().clone() for n, p in bm.named_parameters()}
+    mle_gradient(bm, x_data, states, weights)
+    for name, tensor in (("x_data", x_data), ("x_model", states), ("weights", weights)):
+        if not torch.equal(tensor, snapshots[name]):
+            fail(f"{name} after the call", expected="unchanged",
+                 got="its values were modified in place",
+                 hint="do not write into the inputs (no +=, [...] =, .add_() on them).")
+        if tensor.requires_grad:
+            fail(f"{name} after the call", expected="requires_grad False, as passed",
+                 got="requires_grad True",
+                 hint=f"{name}.requires_grad_() changes the caller's tensor; the gradient is "
+                      "taken with respect to the parameters, not the inputs.")
+    for name, p in bm.named_parameters():
+        if not torch.equal(p.detach(), params[name]):
+            fail(f"parameter '{name}' after the call", expected="unchanged",
+                 got="modified", hint="compute the gradient; do not take an optimiser step.")
+        if p.grad is not None:
+            fail(f"parameter '{name}'.grad after the call", expected="None (no gradient "
+                 "accumulated)", got="a gradient was accumulated into .grad",
+                 hint="loss.backward() writes into p.grad and would corrupt the caller's "
+                      "next optimiser step; torch.autograd.grad(loss, params) returns the "
+                      "gradients instead.")
+
+
+class _SmallNet(nn.Module):
+    """A float32 network energy ``(B, 2) -> (B,)`` with seeded weights."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1))
+        g = _generator(seed)
+        with torch.no_grad():
+            for p in self.net.parameters():
+                p.copy_(0.7 * torch.randn(p.shape, generator=g))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(-1)
+
+
+@mle_ex.check("returns detached tensors with the parameters' dtypes, also under "
+              "torch.no_grad() and for a single sample", points=1)
+def _contract(mle_gradient: MLEGradient) -> None:
+    net = _SmallNet(11)                                   # float32 parameters
+    g = _generator(12)
+    x_data = torch.randn(16, 2, generator=g)
+    x_model = torch.randn(1, 2, generator=g)              # a batch of one sample
+    with torch.enable_grad():
+        params = list(net.parameters())
+        loss = net(x_model).mean() - net(x_data).mean()
+        reference = torch.autograd.grad(loss, params)
+    hint = ("samplers and training loops call this inside torch.no_grad(); compute the "
+            "gradient inside `with torch.enable_grad():`.")
+    with torch.no_grad():
+        got = _call(mle_gradient, net, x_data, x_model,
+                    context="mle_gradient(...) called inside torch.no_grad()", hint=hint)
+        if torch.is_grad_enabled():
+            fail("the grad mode after mle_gradient(...) inside torch.no_grad()",
+                 expected="still disabled", got="enabled",
+                 hint="use `with torch.enable_grad():` so the mode is restored on exit.")
+    got = _result_list(got, net, what="mle_gradient(net, data, one sample)", hint=_SHAPE_31)
+    for name, p, t in zip(_names(net), params, got, strict=True):
+        what = f"mle_gradient(...) entry for parameter '{name}'"
+        expect_tensor(t, what=what, dtype=p.dtype,
+                      hint="keep the parameters' dtype (no .double() on the result).")
+        if t.requires_grad:
+            fail(what, expected="a tensor without a graph", got="a tensor that requires grad",
+                 hint="return the gradients themselves (torch.autograd.grad without "
+                      "create_graph), or .detach() them.")
+    _compare(got, reference, net, what="mle_gradient(net, data, one sample)",
+             hint=_HOW_31, atol=1e-6, rtol=1e-5, opposite_hint=_SIGN_31)
+
+
+# =========================================================================================
+# 3.2 — the exact model expectation by enumeration
+# =========================================================================================
+
+expect_ex = register("3.2", "The exact model expectation by enumeration",
+                     function="model_expectation")
+
+_HOW_32 = ("weights p(s) = softmax(-E(states)) (a stable log-sum-exp), treated as constants; "
+           "then the gradient of Σ_s p(s) E(s) with respect to the parameters is "
+           "Σ_s p(s) ∇E(s).")
+_SIGN_32 = ("your result is exactly the opposite: that is ∇ log Z = -E_p[∇E]. This function "
+            "returns the expectation E_p[∇_θ E_θ] itself.")
+_SHAPE_32 = ("return a list with one tensor per parameter, in the order of "
+             "energy.parameters(), each of its parameter's shape.")
+
+
+_UNDETACHED_32 = ("your result is what autograd gives when the probabilities p(s) are NOT "
+                  "held constant: differentiating Σ_s p(s) E(s) through p(s) adds "
+                  "Σ_s E(s) ∇p(s). Compute the weights from -E.detach() (or under "
+                  "torch.no_grad()), so that only E(s) is differentiated.")
+
+
+def _undetached_mistake(module: nn.Module, states: torch.Tensor) -> list[torch.Tensor]:
+    """What a solution that differentiates through the softmax weights returns."""
+    with torch.enable_grad():
+        e = module(states)
+        return list(torch.autograd.grad((torch.softmax(-e, dim=0) * e).sum(),
+                                        list(module.parameters())))
+
+
+def _expectation_reference(module: nn.Module) -> list[torch.Tensor]:
+    r""":math:`\mathbb E_{p_\theta}[\nabla_\theta E_\theta] = -\nabla_\theta\log Z` by autograd
+    through :func:`ebmlab.exact_log_partition`."""
+    with torch.enable_grad():
+        grads = torch.autograd.grad(exact_log_partition(module), list(module.parameters()))
+    return [-g for g in grads]
+
+
+@expect_ex.check("equals -∇ log Z of a Boltzmann machine (autograd through exact "
+                 "enumeration)", points=2)
+def _bm_expectation(model_expectation: ModelExpectation) -> None:
+    bm = _boltzmann_machine(6, seed=20)
+    got = _result_list(model_expectation(bm, _all_states(6)), bm,
+                       what="model_expectation(bm, states)", hint=_SHAPE_32)
+    _compare(got, _expectation_reference(bm), bm, what="model_expectation(bm, all states)",
+             hint=_HOW_32, atol=1e-10, rtol=1e-8, opposite_hint=_SIGN_32,
+             mistakes=[(_undetached_mistake(bm, _all_states(6)), _UNDETACHED_32)])
+
+
+@expect_ex.check("equals -∇ log Z of an RBM, its free energy summed over the visible "
+                 "states", points=2)
+def _rbm_expectation(model_expectation: ModelExpectation) -> None:
+    rbm = _rbm(5, 4, seed=21)                  # exact_log_partition enumerates the 4 hidden
+    got = _result_list(model_expectation(rbm, _all_states(5)), rbm,
+                       what="model_expectation(rbm, visible states)", hint=_SHAPE_32)
+    _compare(got, _expectation_reference(rbm), rbm,
+             what="model_expectation(rbm, all visible states)",
+             hint=_HOW_32 + " For an RBM the energy of a visible state is its free energy "
+                            "F(v) (the module's forward).",
+             atol=1e-10, rtol=1e-8, opposite_hint=_SIGN_32,
+             mistakes=[(_undetached_mistake(rbm, _all_states(5)), _UNDETACHED_32)])
+
+
+class _IndependentUnits(nn.Module):
+    r""":math:`E(x) = -b^\top x`: independent units with :math:`p(x_i = 1) = \sigma(b_i)`."""
+
+    def __init__(self, bias: torch.Tensor) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(bias.clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return -(x @ self.bias)
+
+
+@expect_ex.check("equals the closed form -σ(b) for independent units E(x) = -bᵀx "
+                 "(uniform when b = 0)", points=1)
+def _independent(model_expectation: ModelExpectation) -> None:
+    for bias in (torch.zeros(4, dtype=_F64), torch.tensor([1.5, -0.5, 0.0, 3.0], dtype=_F64)):
+        energy = _IndependentUnits(bias)
+        got = _result_list(model_expectation(energy, _all_states(4)), energy,
+                           what="model_expectation(E = -bᵀx, states)", hint=_SHAPE_32)
+        _compare(got, [-torch.sigmoid(bias)], energy,
+                 what=f"model_expectation for independent units, b = {bias.tolist()}",
+                 hint=_HOW_32 + " Here ∇_b E(x) = -x and p(x_i = 1) = σ(b_i), so the answer "
+                                "is -σ(b) (-0.5 for b = 0: every state equally likely).",
+                 atol=1e-10, rtol=1e-8, opposite_hint=_SIGN_32,
+                 mistakes=[(_undetached_mistake(energy, _all_states(4)), _UNDETACHED_32)])
+
+
+class _Shifted(nn.Module):
+    """``base(x) + offset`` with a learnable offset: the same distribution for every offset."""
+
+    def __init__(self, base: nn.Module, offset: float) -> None:
+        super().__init__()
+        self.base = base
+        self.offset = nn.Parameter(torch.tensor(offset, dtype=_F64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + self.offset
+
+
+@expect_ex.check("is stable when exp(-E) overflows or underflows (energies shifted by "
+                 "±800)", points=2)
+def _stable(model_expectation: ModelExpectation) -> None:
+    base = _boltzmann_machine(5, seed=22)
+    reference = dict(zip((f"base.{n}" for n in _names(base)), _expectation_reference(base),
+                         strict=True))
+    reference["offset"] = torch.tensor(1.0, dtype=_F64)   # E_p[dE/d offset] = E_p[1] = 1
+    for offset in (-800.0, 800.0):
+        energy = _Shifted(base, offset)
+        got = _result_list(model_expectation(energy, _all_states(5)), energy,
+                           what=f"model_expectation(E + {offset:g}, states)", hint=_SHAPE_32)
+        hint = ("adding a constant to the energy does not change p_θ, but exp(-E) then "
+                "overflows to inf (offset -800) or underflows to 0 (offset +800) in float64. "
+                "Normalise in log space: torch.softmax(-E, dim=0), or subtract "
+                "torch.logsumexp(-E, dim=0) before exponentiating.")
+        _compare(got, [reference[n] for n in _names(energy)], energy,
+                 what=f"model_expectation for an energy shifted by {offset:g}", hint=hint,
+                 atol=1e-9, rtol=1e-7,
+                 mistakes=[(_undetached_mistake(energy, _all_states(5)), _UNDETACHED_32)])
+
+
+@expect_ex.check("leaves the model and the states untouched and returns finite, detached "
+                 "tensors of the parameters' dtypes, also under torch.no_grad()", points=1)
+def _contract_32(model_expectation: ModelExpectation) -> None:
+    bm = _boltzmann_machine(4, seed=23)
+    states = _all_states(4)
+    snapshot = states.clone()
+    params = {n: p.detach().clone() for n, p in bm.named_parameters()}
+    hint = "compute the gradients inside `with torch.enable_grad():`."
+    with torch.no_grad():
+        got = _call(model_expectation, bm, states,
+                    context="model_expectation(...) called inside torch.no_grad()", hint=hint)
+    got = _result_list(got, bm, what="model_expectation(bm, states)", hint=_SHAPE_32)
+    if not torch.equal(states, snapshot) or states.requires_grad:
+        fail("states after the call", expected="unchanged (values and requires_grad)",
+             got="modified", hint="do not modify the states in place or call "
+                                  "states.requires_grad_(); differentiate w.r.t. parameters.")
+    for name, p in bm.named_parameters():
+        if not torch.equal(p.detach(), params[name]) or p.grad is not None:
+            fail(f"parameter '{name}' after the call",
+                 expected="unchanged, with .grad None",
+                 got="modified" if not torch.equal(p.detach(), params[name])
+                 else "a gradient accumulated into .grad",
+                 hint="use torch.autograd.grad(..., params), not .backward(), which writes "
+                      "into p.grad.")
+    for name, p, t in zip(_names(bm), bm.parameters(), got, strict=True):
+        what = f"model_expectation(...) entry for parameter '{name}'"
+        expect_tensor(t, what=what, dtype=p.dtype,
+                      hint="keep the parameters' dtype (no .float() on the result).")
+        if t.requires_grad:
+            fail(what, expected="a tensor without a graph", got="a tensor that requires grad",
+                 hint="return the gradients themselves, or .detach() them.")
+        if not bool(torch.isfinite(t).all()):
+            fail(what, expected="finite values", got="NaN or infinity", hint=_HOW_32)
