@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from cycler import cycler
-from matplotlib.animation import FuncAnimation
+from matplotlib.animation import FuncAnimation, HTMLWriter
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
@@ -748,7 +748,16 @@ class _FixedDpiAnimation(FuncAnimation):
 
     def save(self, filename: Any, writer: Any = None, fps: Any = None, dpi: Any = None,
              **kwargs: Any) -> None:
-        super().save(filename, writer=writer, fps=fps, dpi=self._fig.dpi, **kwargs)
+        # Matplotlib resets the figure's layout engine after each saved frame; with a
+        # style that turns constrained layout on (use_style) that fallback warns on
+        # every frame. The layout is fixed when the animation is built, so switch the
+        # fallback off while saving.
+        # JPEG frames keep a smooth density background several times smaller than PNG
+        # (to_jshtml embeds every frame in the page).
+        if isinstance(writer, HTMLWriter) and writer.embed_frames:
+            writer.frame_format = "jpeg"
+        with mpl.rc_context({"figure.constrained_layout.use": False, "figure.autolayout": False}):
+            super().save(filename, writer=writer, fps=fps, dpi=self._fig.dpi, **kwargs)
 
 
 def plot_learning_curves(histories: Mapping[str, object], *, ax: Axes | None = None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import warnings
 
 import matplotlib
 
@@ -295,11 +296,11 @@ def test_animate_chains_frames_and_size():
     assert len(anim.frame_indices) == 80
     assert anim.frame_indices[0] == 0 and anim.frame_indices[-1] == 199
     html = anim.to_jshtml()
-    assert html.count("data:image/png;base64") == 80
+    assert html.count("data:image/jpeg;base64") == 80
     assert len(html.encode()) < 2 * 1024**2
     short = P.animate_chains(traj[:10], max_frames=80, background="energy")
     assert list(short.frame_indices) == list(range(10))
-    assert short.to_jshtml().count("data:image/png;base64") == 10
+    assert short.to_jshtml().count("data:image/jpeg;base64") == 10
 
 
 def test_learning_curves_palette():
@@ -389,3 +390,16 @@ def test_langevin_explorer_and_static_figure():
     np.testing.assert_allclose(_scatter_offsets(panels[1]), offsets)  # same start, same noise
     with pytest.raises(ValueError, match="step_range"):
         widgets.langevin_explorer(quadratic, BOUNDS, step_range=(1.0, 0.1))
+
+
+def test_animation_saves_without_layout_warnings_under_the_book_style():
+    """use_style turns constrained layout on; saving frames must not warn on every frame."""
+    g = torch.Generator().manual_seed(1)
+    traj = torch.randn(20, 30, 2, generator=g)
+    with plt.rc_context():
+        P.use_style()
+        anim = P.animate_chains(traj, energy=make_mixture(), bounds=BOUNDS, max_frames=5)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            html = anim.to_jshtml()
+    assert html.count("data:image/jpeg;base64") == 5

@@ -3,10 +3,15 @@
 * ``score`` (2.1) forgets the minus sign of :math:`s = -\\nabla_x E` and switches on
   ``requires_grad`` of the caller's tensor; it still returns a tensor of the right shape,
   dtype and device, so it keeps the points of those checks.
+* ``langevin_step`` (2.2) scales the noise by :math:`\\sqrt{\\epsilon}` instead of
+  :math:`\\sqrt{2\\epsilon}` (the chain then samples :math:`e^{-2E}`); its contract checks pass.
+* ``mala_log_acceptance`` (2.3) uses the plain Metropolis ratio :math:`p(y)/p(x)` and forgets
+  that the Langevin proposal is not symmetric; it is capped and finite, so the bound checks pass.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -17,3 +22,19 @@ def score(energy: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> to
     x.requires_grad_(True)
     (grad,) = torch.autograd.grad(energy(x).sum(), x)
     return grad
+
+
+def langevin_step(energy: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                  step_size: float, noise: torch.Tensor) -> torch.Tensor:
+    """Wrong on purpose: the noise is scaled by sqrt(step_size) instead of sqrt(2 * step_size)."""
+    with torch.enable_grad():
+        leaf = x.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(energy(leaf).sum(), leaf)
+    return x - step_size * grad + math.sqrt(step_size) * noise
+
+
+def mala_log_acceptance(energy: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                        y: torch.Tensor, step_size: float) -> torch.Tensor:
+    """Wrong on purpose: the Metropolis ratio p(y)/p(x) without the proposal correction."""
+    with torch.no_grad():
+        return torch.clamp(energy(x) - energy(y), max=0.0)
