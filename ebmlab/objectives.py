@@ -26,6 +26,12 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from ._closed_form import (
+    GradFn,
+    closed_form_gradient,
+    contrast_weights,
+    weighted_energy_sum,
+)
 from ._validation import check_batch, check_finite, check_positive, evaluate_energy
 from .partition import exact_log_partition
 from .utils import rand_like, randn_like
@@ -380,8 +386,25 @@ def exact_nll(model: EnergyLike, x: torch.Tensor,
 # ---------------------------------------------------------------------------- contrastive
 
 
+def _closed_form_route(energy: EnergyLike, x_data: torch.Tensor, x_model: torch.Tensor,
+                       alpha: float) -> tuple[GradFn, torch.Tensor, torch.Tensor] | None:
+    """``(grad_fn, x, weights)`` of :math:`\\bar E(x^+) - \\bar E(x^-)` in closed form, or None.
+
+    The closed form applies when the model has one (``free_energy_grad``), there is no
+    regulariser, gradients are being recorded and none is wanted for the data.
+    """
+    if (alpha != 0 or not torch.is_grad_enabled() or x_data.requires_grad
+            or x_data.dtype != x_model.dtype):
+        return None
+    grad_fn = closed_form_gradient(energy)
+    if grad_fn is None:
+        return None
+    x = torch.cat([x_data, x_model.detach()])
+    return grad_fn, x, contrast_weights(x_data.shape[0], x_model.shape[0], x.dtype, x.device)
+
+
 def contrastive_loss(energy: EnergyLike, x_data: torch.Tensor, x_model: torch.Tensor, *,
-                     alpha: float = 0.0) -> torch.Tensor:
+                     alpha: float = 0.0, validate: bool = True) -> torch.Tensor:
     r"""Contrastive surrogate :math:`\bar E(x^+) - \bar E(x^-)`, plus an energy-magnitude penalty.
 
     With :math:`x^+` the data and :math:`x^-` model samples (detached: no gradient
@@ -406,6 +429,11 @@ def contrastive_loss(energy: EnergyLike, x_data: torch.Tensor, x_model: torch.Te
         Negative (model sample) batch, same event shape; the batch size may differ.
     alpha : float
         Weight of the regulariser :math:`\alpha(\mathbb E[E(x^+)^2] + \mathbb E[E(x^-)^2])` (>= 0).
+    validate : bool
+        Check the batches (floating point, finite, matching shapes and devices) and
+        ``alpha``. Checking finiteness reads the batches back from the device, so a
+        training loop that validated its data once and whose sampler cannot leave the
+        support (e.g. :func:`ebmlab.training.fit`) passes ``False``.
 
     Returns
     -------
@@ -416,18 +444,38 @@ def contrastive_loss(energy: EnergyLike, x_data: torch.Tensor, x_model: torch.Te
     ------
     ValueError
         Bad batches (integer dtype, non-finite values, different event shapes) or ``alpha < 0``.
+
+    Notes
+    -----
+    The energy is evaluated once, on the two batches concatenated. When ``alpha`` is 0
+    and the model has a closed-form gradient (``free_energy_grad``, e.g.
+    :meth:`ebmlab.energies.RBM.free_energy_grad`), no autograd graph is built: the loss
+    carries the closed-form gradient, which ``backward()`` and :func:`torch.autograd.grad`
+    return for the parameters (with ``create_graph=True`` it is recomputed by autograd,
+    so higher derivatives work). Data with ``requires_grad`` and :mod:`torch.func`
+    transforms take the autograd route.
     """
-    x_data = _check_data(x_data, "x_data", energy)
-    x_model = _check_data(x_model, "x_model", energy)
-    if x_data.shape[1:] != x_model.shape[1:]:
-        raise ValueError(f"x_data and x_model must have the same event shape, got "
-                         f"{tuple(x_data.shape)} and {tuple(x_model.shape)}.")
-    if x_data.device != x_model.device:
-        raise ValueError(f"x_data and x_model must be on the same device, got {x_data.device} "
-                         f"and {x_model.device}.")
-    alpha = check_positive(alpha, "alpha", strict=False)
-    e_pos = evaluate_energy(energy, x_data)
-    e_neg = evaluate_energy(energy, x_model.detach())
+    if validate:
+        x_data = _check_data(x_data, "x_data", energy)
+        x_model = _check_data(x_model, "x_model", energy)
+        if x_data.shape[1:] != x_model.shape[1:]:
+            raise ValueError(f"x_data and x_model must have the same event shape, got "
+                             f"{tuple(x_data.shape)} and {tuple(x_model.shape)}.")
+        if x_data.device != x_model.device:
+            raise ValueError(f"x_data and x_model must be on the same device, got "
+                             f"{x_data.device} and {x_model.device}.")
+        alpha = check_positive(alpha, "alpha", strict=False)
+    x_model = x_model.detach()
+    route = _closed_form_route(energy, x_data, x_model, alpha)
+    if route is not None:
+        return weighted_energy_sum(energy, *route)  # type: ignore[arg-type]
+    n_pos = x_data.shape[0]
+    if x_data.dtype != x_model.dtype:  # energies of each batch in its own dtype
+        e_pos = evaluate_energy(energy, x_data)
+        e_neg = evaluate_energy(energy, x_model)
+    else:
+        e = evaluate_energy(energy, torch.cat([x_data, x_model]))
+        e_pos, e_neg = e[:n_pos], e[n_pos:]
     loss = e_pos.mean() - e_neg.mean()
     if alpha > 0:
         loss = loss + alpha * (e_pos.square().mean() + e_neg.square().mean())

@@ -458,6 +458,65 @@ def test_rbm_rejects_bad_arguments():
         rbm.gibbs(torch.zeros(4, 3), k=0)
 
 
+def test_rbm_free_energy_grad_matches_finite_differences_of_brute_force_free_energies():
+    # Reference: F(v) = -log sum_h exp(-E(v, h)) by enumerating h with the joint energy,
+    # differentiated by central differences in each parameter entry (float64).
+    rbm = small_rbm(4, 3, seed=5)
+    v = bits(4)[torch.tensor([0, 3, 5, 9, 14, 15, 6])]
+    weights = torch.randn(7, generator=gen(6), dtype=F64)
+    hs = bits(3)
+
+    def weighted_sum() -> float:
+        with torch.no_grad():
+            e = rbm.joint_energy(v.repeat_interleave(8, 0), hs.repeat(7, 1)).reshape(7, 8)
+            return float(weights @ -torch.logsumexp(-e, dim=1))
+
+    energies, grads = rbm.free_energy_grad(v, weights)
+    torch.testing.assert_close(energies, rbm(v).detach())
+    assert set(grads) == {"weight", "visible_bias", "hidden_bias"}
+    eps = 1e-6
+    for name, param in rbm.named_parameters():
+        fd = torch.empty_like(param)
+        flat, out = param.data.view(-1), fd.view(-1)
+        for i in range(flat.numel()):
+            old = float(flat[i])
+            flat[i] = old + eps
+            up = weighted_sum()
+            flat[i] = old - eps
+            down = weighted_sum()
+            flat[i] = old
+            out[i] = (up - down) / (2 * eps)
+        assert grads[name].shape == param.shape and grads[name].dtype == param.dtype
+        torch.testing.assert_close(grads[name], fd, rtol=1e-6, atol=1e-8)
+
+
+def test_rbm_free_energy_grad_matches_autograd_across_dtypes():
+    rbm = RBM(6, 5, weight_std=0.5, generator=gen(8))  # float32 parameters
+    v = (torch.rand(9, 6, generator=gen(9)) < 0.5).double()  # float64 states
+    weights = torch.randn(9, generator=gen(10), dtype=F64)
+    _, grads = rbm.free_energy_grad(v, weights)
+    (weights * rbm(v)).sum().backward()
+    for name, param in rbm.named_parameters():
+        assert grads[name].dtype == torch.float32
+        torch.testing.assert_close(grads[name], param.grad)
+    with pytest.raises(ValueError, match=r"weights must have shape \(9,\)"):
+        rbm.free_energy_grad(v, weights[:4])
+    with pytest.raises(ValueError, match=r"v must have shape \(B, 6\)"):
+        rbm.free_energy_grad(v[:, :5], weights)
+
+
+def test_rbm_gibbs_step_equals_sample_h_then_sample_v():
+    # gibbs_step is a fused sweep: same uniforms, same arithmetic as the two documented halves.
+    rbm = RBM(30, 20, weight_std=0.5, generator=gen(11))
+    v = (torch.rand(50, 30, generator=gen(12)) < 0.5).float()
+    for seed in range(3):
+        fused = rbm.gibbs_step(v, generator=gen(seed))
+        g = gen(seed)
+        halves = rbm.sample_v(rbm.sample_h(v, generator=g), generator=g)
+        assert torch.equal(fused, halves)
+        v = fused
+
+
 # ------------------------------------------------------------------------------ Ising
 
 

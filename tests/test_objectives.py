@@ -222,6 +222,107 @@ def test_contrastive_errors():
         obj.contrastive_loss(e, torch.zeros(3, 2, dtype=torch.int32), torch.zeros(3, 2))
 
 
+def _rbm_free_energy_by_enumeration(rbm: RBM, v: torch.Tensor) -> torch.Tensor:
+    """F(v) = -log sum_h exp(-E(v, h)), summing the joint energy over every h (differentiable)."""
+    hs = _all_binary(rbm.n_hidden)
+    e = rbm.joint_energy(v.repeat_interleave(len(hs), 0), hs.repeat(len(v), 1))
+    return -torch.logsumexp(-e.reshape(len(v), len(hs)), dim=1)
+
+
+def test_contrastive_loss_on_an_rbm_uses_the_closed_form_gradient(monkeypatch):
+    rbm = _small_rbm()
+    params = _params(rbm)
+    x_pos = torch.bernoulli(torch.full((6, 5), 0.4, dtype=DT), generator=_g(7))
+    x_neg = torch.bernoulli(torch.full((4, 5), 0.6, dtype=DT), generator=_g(8))
+    def reference():
+        return (_rbm_free_energy_by_enumeration(rbm, x_pos).mean()
+                - _rbm_free_energy_by_enumeration(rbm, x_neg).mean())
+
+    ref_loss = reference()
+    ref_grad = _flat_grad(ref_loss, params)
+    calls = []
+    forward = RBM.forward
+    monkeypatch.setattr(RBM, "forward", lambda self, v: calls.append(1) or forward(self, v))
+    loss = obj.contrastive_loss(rbm, x_pos, x_neg)
+    assert not calls  # no autograd graph through the free energy
+    torch.testing.assert_close(loss.detach(), ref_loss.detach(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(_flat_grad(loss, params), ref_grad, rtol=1e-10, atol=1e-12)
+    # backward() accumulates into .grad like the autograd graph would
+    for _ in range(2):
+        obj.contrastive_loss(rbm, x_pos, x_neg, validate=False).backward()
+    torch.testing.assert_close(torch.cat([p.grad.reshape(-1) for p in params]), 2 * ref_grad,
+                               rtol=1e-10, atol=1e-12)
+    # second derivatives (create_graph=True) match those of the reference
+    for p in params:
+        p.grad = None
+    (g,) = torch.autograd.grad(obj.contrastive_loss(rbm, x_pos, x_neg), [rbm.hidden_bias],
+                               create_graph=True)
+    (ref_g,) = torch.autograd.grad(reference(), [rbm.hidden_bias], create_graph=True)
+    torch.testing.assert_close(g, ref_g)
+    torch.testing.assert_close(torch.autograd.grad(g.square().sum(), rbm.weight)[0],
+                               torch.autograd.grad(ref_g.square().sum(), rbm.weight)[0])
+
+
+def test_contrastive_loss_on_an_rbm_falls_back_to_autograd_where_needed():
+    rbm = _small_rbm()
+    params = _params(rbm)
+    x_pos = torch.bernoulli(torch.full((6, 5), 0.4, dtype=DT), generator=_g(9))
+    x_neg = torch.bernoulli(torch.full((4, 5), 0.6, dtype=DT), generator=_g(10))
+    # alpha > 0: the regulariser's gradient by autograd
+    e_pos = _rbm_free_energy_by_enumeration(rbm, x_pos)
+    e_neg = _rbm_free_energy_by_enumeration(rbm, x_neg)
+    ref = e_pos.mean() - e_neg.mean() + 0.2 * (e_pos.square().mean() + e_neg.square().mean())
+    loss = obj.contrastive_loss(rbm, x_pos, x_neg, alpha=0.2)
+    torch.testing.assert_close(_flat_grad(loss, params), _flat_grad(ref, params))
+    # data that requires grad: the gradient in x flows as before
+    x = x_pos.clone().requires_grad_(True)
+    (gx,) = torch.autograd.grad(obj.contrastive_loss(rbm, x, x_neg), x)
+    (ref_gx,) = torch.autograd.grad(_rbm_free_energy_by_enumeration(rbm, x).mean(), x)
+    torch.testing.assert_close(gx, ref_gx)
+
+    # a subclass that redefines forward does not inherit RBM's closed form
+    class Tempered(RBM):
+        def forward(self, v):
+            return 2.0 * super().forward(v)
+
+    hot = Tempered(5, 3, weight_std=0.8, generator=_g(1)).double()
+    hot.load_state_dict(rbm.state_dict())
+    loss = obj.contrastive_loss(hot, x_pos, x_neg)
+    ref_cd = _flat_grad(_rbm_free_energy_by_enumeration(rbm, x_pos).mean()
+                        - _rbm_free_energy_by_enumeration(rbm, x_neg).mean(), params)
+    torch.testing.assert_close(_flat_grad(loss, _params(hot)), 2 * ref_cd)
+
+    # torch.func transforms compose with the autograd route
+    class Loss(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rbm = rbm
+
+        def forward(self, x_pos, x_neg):
+            return obj.contrastive_loss(self.rbm, x_pos, x_neg)
+
+    names = [f"rbm.{name}" for name, _ in rbm.named_parameters()]
+    grads = torch.func.grad(lambda p: torch.func.functional_call(Loss(), p, (x_pos, x_neg)))(
+        {n: p.detach() for n, p in zip(names, params, strict=True)})
+    torch.testing.assert_close(torch.cat([grads[n].reshape(-1) for n in names]), ref_cd)
+
+
+def test_contrastive_validate_false_skips_the_checks_only():
+    energy = MLPEnergy(2, hidden=(8,)).double()
+    x_pos = torch.randn(6, 2, generator=_g(1), dtype=DT)
+    x_neg = torch.randn(4, 2, generator=_g(2), dtype=DT)
+    checked = obj.contrastive_loss(energy, x_pos, x_neg, alpha=0.1)
+    unchecked = obj.contrastive_loss(energy, x_pos, x_neg, alpha=0.1, validate=False)
+    torch.testing.assert_close(unchecked, checked)
+    torch.testing.assert_close(_flat_grad(unchecked, _params(energy)),
+                               _flat_grad(checked, _params(energy)))
+    bad = x_neg.clone()
+    bad[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="x_model contains 1 non-finite"):
+        obj.contrastive_loss(energy, x_pos, bad)
+    assert math.isnan(float(obj.contrastive_loss(energy, x_pos, bad, validate=False).detach()))
+
+
 # ---------------------------------------------------------------------------- score matching
 
 

@@ -470,3 +470,108 @@ def test_bad_inputs_raise_clear_errors(bas):
 
     with pytest.raises(ValueError, match="needs either a model with gibbs_step"):
         fit(Discrete(), bas[:, :3], "cd", steps=1, progress=False)
+
+
+# ---------------------------------------------------------------------------- closed-form path
+
+
+class AutogradRBM(RBM):
+    """The same free energy, but its own forward: contrastive_loss takes autograd."""
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        return super().forward(v)
+
+
+@pytest.mark.parametrize("method, options", [
+    ("pcd", {"optimizer": "sgd"}),
+    ("cd", {"optimizer": lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9), "grad_clip": 0.5}),
+])
+def test_closed_form_rbm_gradient_trains_like_autograd(bas, method, options):
+    # For an RBM, contrastive_loss carries the closed-form free-energy gradient and fit
+    # deposits it without the autograd engine; AutogradRBM differentiates the same free
+    # energy by autograd. Same seed, same chains: the same training run.
+    fast = small_rbm()
+    slow = AutogradRBM(9, 8).double()
+    slow.load_state_dict(fast.state_dict())
+    runs = [fit(m, bas, method, steps=40, batch_size=5, lr=0.1, seed=3, progress=False,
+                **options) for m in (fast, slow)]
+    assert runs[0].loss == pytest.approx(runs[1].loss, rel=1e-9, abs=1e-12)
+    for p, q in zip(fast.parameters(), slow.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-9, atol=1e-12)
+    assert not torch.equal(fast.weight, small_rbm().weight)  # it did train
+
+
+def test_gradient_hooks_apply_to_the_closed_form_gradient(bas):
+    rbm = small_rbm()
+    seen = []
+    rbm.weight.register_hook(lambda g: seen.append(g.clone()) or torch.zeros_like(g))
+    w0, b0 = rbm.weight.detach().clone(), rbm.hidden_bias.detach().clone()
+    fit(rbm, bas, "pcd", steps=5, batch_size=7, lr=0.1, optimizer="sgd", seed=0, progress=False)
+    assert len(seen) == 5 and all(float(g.abs().sum()) > 0 for g in seen)
+    assert torch.equal(rbm.weight, w0)  # the hook zeroed the weight's gradient
+    assert not torch.equal(rbm.hidden_bias, b0)
+
+
+@pytest.mark.parametrize("options", [{}, {"momentum": 0.9}, {"weight_decay": 0.1},
+                                     {"maximize": True}, {"lr": torch.tensor(0.1)}, "hook"])
+def test_optimizer_step_matches_torch_sgd_step(options):
+    # fit's optimizer_step applies plain SGD directly and defers everything else to
+    # opt.step(); either way the parameters must be those of torch's SGD.step, bit for bit.
+    from ebmlab.training._step import _plain_sgd_groups, optimizer_step, zero_grad
+
+    g = torch.Generator().manual_seed(0)
+    init = [torch.randn(4, 3, generator=g), torch.randn(3, generator=g)]
+    grads = [[torch.randn(4, 3, generator=g), torch.randn(3, generator=g)] for _ in range(3)]
+    kwargs = {"lr": 0.1} if options == "hook" else {"lr": 0.1, **options}
+    results = []
+    for direct in (True, False):
+        params = [torch.nn.Parameter(t.clone()) for t in init]
+        opt = torch.optim.SGD(params, **kwargs)
+        calls = []
+        if options == "hook":
+            opt.register_step_post_hook(lambda *args, calls=calls: calls.append(1))
+        for step_grads in grads:
+            zero_grad(opt)
+            assert all(p.grad is None for p in params)
+            for p, gr in zip(params, step_grads, strict=True):
+                p.grad = gr.clone()
+            assert (_plain_sgd_groups(opt) is not None) == (options == {})  # the direct path
+            optimizer_step(opt) if direct else opt.step()
+        results.append(params)
+        if options == "hook":
+            assert len(calls) == 3
+    for p, q in zip(*results, strict=True):
+        assert torch.equal(p, q)
+    assert not torch.equal(results[0][0], init[0])
+
+
+def test_subclass_redefining_loss_is_trained_through_its_loss(bas):
+    # PersistentCD on an RBM trains through loss_and_grad (closed form, no graph); a
+    # subclass that redefines loss must be trained through that loss: doubling it under
+    # plain SGD is the same run as doubling the learning rate.
+    class DoubledPCD(PersistentCD):
+        def loss(self, model, batch, generator):
+            return 2.0 * super().loss(model, batch, generator)
+
+    a, b = small_rbm(), small_rbm()
+    ha = fit(a, bas, DoubledPCD(), steps=20, batch_size=7, lr=0.05, optimizer="sgd", seed=1,
+             progress=False)
+    hb = fit(b, bas, "pcd", steps=20, batch_size=7, lr=0.1, optimizer="sgd", seed=1,
+             progress=False)
+    assert ha.loss == pytest.approx([2 * v for v in hb.loss], rel=1e-9, abs=1e-12)
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-9, atol=1e-12)
+
+
+def test_loss_and_grad_that_sets_no_gradient_is_refused(bas):
+    class Idle(Objective):
+        name = "idle"
+
+        def loss(self, model, batch, generator):
+            return model(batch).mean()
+
+        def loss_and_grad(self, model, batch, generator):
+            return model(batch).mean().detach()
+
+    with pytest.raises(ValueError, match="loss_and_grad of method 'idle' set no parameter"):
+        fit(small_rbm(), bas, Idle(), steps=2, progress=False)

@@ -93,8 +93,11 @@ class RBM(Energy):
         return f"n_visible={self.n_visible}, n_hidden={self.n_hidden}"
 
     def _params(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        w, a, b = self.weight, self.visible_bias, self.hidden_bias
         d = like.dtype
-        return self.weight.to(d), self.visible_bias.to(d), self.hidden_bias.to(d)
+        if w.dtype == d and a.dtype == d and b.dtype == d:
+            return w, a, b
+        return w.to(d), a.to(d), b.to(d)
 
     def _check_v(self, v: torch.Tensor, name: str = "v") -> torch.Tensor:
         return check_input(v, (self.n_visible,), name=name, dtype=self.weight.dtype)
@@ -111,6 +114,63 @@ class RBM(Energy):
     def free_energy(self, v: torch.Tensor) -> torch.Tensor:
         """Alias of :meth:`forward`: the free energy :math:`F(v)`."""
         return self(v)
+
+    def free_energy_grad(self, v: torch.Tensor, weights: torch.Tensor
+                         ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        r"""Free energies and the closed-form gradient of their weighted sum.
+
+        For :math:`L(\theta) = \sum_b w_b F_\theta(v_b)`, with
+        :math:`p_b = \sigma(b + W^\top v_b)` the hidden units' conditional means,
+
+        .. math::
+            \frac{\partial L}{\partial W} = -\sum_b w_b\, v_b\, p_b^\top, \qquad
+            \frac{\partial L}{\partial a} = -\sum_b w_b\, v_b, \qquad
+            \frac{\partial L}{\partial b} = -\sum_b w_b\, p_b .
+
+        With :math:`w_b = 1/B^+` on data and :math:`-1/B^-` on model samples this is the
+        CD/PCD update (Hinton 2002) without autograd: two matrix products for any batch.
+        :func:`ebmlab.objectives.contrastive_loss` uses it when its ``alpha`` is 0.
+
+        Parameters
+        ----------
+        v : torch.Tensor
+            Visible states ``(B, n_visible)``, floating point.
+        weights : torch.Tensor
+            Coefficients :math:`w_b`, shape ``(B,)``, dtype and device of ``v``.
+
+        Returns
+        -------
+        energies : torch.Tensor
+            :math:`F(v_b)`, shape ``(B,)`` (no autograd graph).
+        grads : dict of str to torch.Tensor
+            :math:`\partial L / \partial\theta` for ``"weight"``, ``"visible_bias"`` and
+            ``"hidden_bias"``, each with its parameter's shape and dtype.
+
+        Examples
+        --------
+        >>> rbm = RBM(4, 3, generator=torch.Generator().manual_seed(0))
+        >>> v = torch.tensor([[1.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 0.0]])
+        >>> f, grads = rbm.free_energy_grad(v, torch.tensor([0.5, 0.5]))
+        >>> rbm(v).mean().backward()
+        >>> torch.allclose(grads["weight"], rbm.weight.grad)
+        True
+        """
+        v = self._check_v(v)
+        if weights.shape != (v.shape[0],):
+            raise ValueError(f"weights must have shape ({v.shape[0]},) (one per row of v), "
+                             f"got {tuple(weights.shape)}.")
+        with torch.no_grad():
+            w, a, b = self._params(v)
+            pre = torch.addmm(b, v, w)
+            # F(v) = -(v @ a) - sum_j softplus(pre_j), in one fused multiply-add
+            energies = torch.addmv(F.softplus(pre).sum(-1), v, a, beta=-1, alpha=-1)
+            nwv = v.T * weights.neg()               # (n_visible, B): -w_b v_b
+            p = torch.sigmoid_(pre)
+            grads = {"weight": torch.mm(nwv, p), "visible_bias": nwv.sum(1),
+                     "hidden_bias": torch.mv(p.T, weights).neg_()}
+            if v.dtype != self.weight.dtype:
+                grads = {k: g.to(self.weight.dtype) for k, g in grads.items()}
+        return energies, grads
 
     def hidden_free_energy(self, h: torch.Tensor) -> torch.Tensor:
         r"""Free energy of the hidden layer, visible units summed out, ``(B,)``.
@@ -162,8 +222,16 @@ class RBM(Energy):
     def gibbs_step(self, v: torch.Tensor, *, generator: torch.Generator | None = None
                    ) -> torch.Tensor:
         """One block-Gibbs step :math:`v \\to h \\sim p(h\\mid v) \\to v' \\sim p(v\\mid h)`."""
-        out = self.sample_v(self.sample_h(v, generator=generator), generator=generator)
-        return out.to(v.dtype)
+        x = self._check_v(v)
+        with torch.no_grad():
+            # sample_h then sample_v with the same arithmetic (bit for bit the same states),
+            # in place: this sweep is the inner loop of CD/PCD training.
+            w, a, b = self._params(x)
+            p = torch.sigmoid_((x @ w).add_(b))
+            h = rand_like(p, generator).lt_(p)
+            p = torch.sigmoid_((h @ w.T).add_(a))
+            out = rand_like(p, generator).lt_(p)
+        return out if out.dtype == v.dtype else out.to(v.dtype)
 
     def gibbs(self, v: torch.Tensor, k: int = 1, *, generator: torch.Generator | None = None
               ) -> torch.Tensor:

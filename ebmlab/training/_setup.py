@@ -65,6 +65,19 @@ def check_data(model: nn.Module, data: object) -> torch.Tensor:
     return data
 
 
+def _default_foreach(params: list[torch.Tensor]) -> bool | None:
+    """torch's own choice of the multi-tensor implementation, made once.
+
+    With ``foreach=None`` torch's optimisers redo this choice at every step, which
+    costs as much as the update of a small model (an RBM on 8x8 digits).
+    """
+    try:
+        from torch.optim.optimizer import _default_to_fused_or_foreach
+    except ImportError:  # a torch without this helper: let it decide at every step
+        return None
+    return bool(_default_to_fused_or_foreach(params, differentiable=False)[1])
+
+
 def make_optimizer(model: nn.Module, optimizer: Any, lr: float) -> torch.optim.Optimizer:
     if isinstance(optimizer, torch.optim.Optimizer):
         return optimizer
@@ -77,12 +90,12 @@ def make_optimizer(model: nn.Module, optimizer: Any, lr: float) -> torch.optim.O
         "adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
     }
     if optimizer is None:
-        return torch.optim.Adam(params, lr=lr)
+        return torch.optim.Adam(params, lr=lr, foreach=_default_foreach(params))
     if isinstance(optimizer, str):
         if optimizer.lower() not in choices:
             raise ValueError(f"optimizer must be one of {sorted(choices)}, a "
                              f"torch.optim.Optimizer or a callable, got {optimizer!r}.")
-        return choices[optimizer.lower()](params, lr=lr)
+        return choices[optimizer.lower()](params, lr=lr, foreach=_default_foreach(params))
     if callable(optimizer):
         opt = optimizer(params)
         if not isinstance(opt, torch.optim.Optimizer):

@@ -39,7 +39,7 @@ class Batches:
             self.pos = 0
         idx = self.perm[self.pos:self.pos + self.batch_size]
         self.pos += self.batch_size
-        return self.data[idx]
+        return torch.index_select(self.data, 0, idx)
 
     def state_dict(self) -> dict[str, Any]:
         """The epoch's permutation and the position in it (and the sizes, to check a resume)."""

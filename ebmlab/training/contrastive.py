@@ -12,7 +12,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..objectives import contrastive_loss, exact_nll
+from .._closed_form import weighted_energy_sum_and_grad
+from .._validation import check_positive
+from ..objectives import _closed_form_route, contrastive_loss, exact_nll
 from ..samplers import ReplayBuffer, langevin
 from ..utils import rand_like
 from .objective import Objective, _check_int, _is_discrete, _require_continuous
@@ -40,6 +42,19 @@ def _langevin_negatives(model: nn.Module, x0: torch.Tensor, generator: torch.Gen
     # A non-finite chain raises SamplerDivergedError, which fit turns into a
     # TrainingDivergedError (and restores the parameters).
     return langevin(model, x0, generator=generator, **options).samples.detach()
+
+
+def _contrastive_loss_and_grad(model: nn.Module, batch: torch.Tensor, negatives: torch.Tensor,
+                               alpha: float) -> torch.Tensor:
+    # contrastive_loss(...).backward(), without an autograd graph where the model has a
+    # closed-form gradient (RBM.free_energy_grad): one of the costs that dominate the
+    # training of a small RBM.
+    route = _closed_form_route(model, batch, negatives, alpha)
+    if route is not None:
+        return weighted_energy_sum_and_grad(model, *route)
+    loss = contrastive_loss(model, batch, negatives, alpha=alpha, validate=False)
+    loss.backward()
+    return loss.detach()
 
 
 class _NegativePhase:
@@ -144,7 +159,7 @@ class ContrastiveDivergence(_NegativePhase, Objective):
         self.step_size = step_size
         self.noise_scale = noise_scale
         self.grad_clip = grad_clip
-        self.alpha = alpha
+        self.alpha = check_positive(alpha, "alpha", strict=False)
 
     def init(self, model: nn.Module, data: torch.Tensor,
              generator: torch.Generator | None) -> None:
@@ -153,7 +168,13 @@ class ContrastiveDivergence(_NegativePhase, Objective):
     def loss(self, model: nn.Module, batch: torch.Tensor,
              generator: torch.Generator | None) -> torch.Tensor:
         negatives = self._run_chains(model, batch, generator)
-        return contrastive_loss(model, batch, negatives, alpha=self.alpha)
+        return contrastive_loss(model, batch, negatives, alpha=self.alpha, validate=False)
+
+    def loss_and_grad(self, model: nn.Module, batch: torch.Tensor,
+                      generator: torch.Generator | None) -> torch.Tensor:
+        """:meth:`loss` with its gradient accumulated into ``.grad``, returned detached."""
+        negatives = self._run_chains(model, batch, generator)
+        return _contrastive_loss_and_grad(model, batch, negatives, self.alpha)
 
 
 class PersistentCD(_NegativePhase, Objective):
@@ -184,7 +205,7 @@ class PersistentCD(_NegativePhase, Objective):
         self.step_size = step_size
         self.noise_scale = noise_scale
         self.grad_clip = grad_clip
-        self.alpha = alpha
+        self.alpha = check_positive(alpha, "alpha", strict=False)
         self._chains: torch.Tensor | None = None
 
     def init(self, model: nn.Module, data: torch.Tensor,
@@ -195,15 +216,26 @@ class PersistentCD(_NegativePhase, Objective):
             u = rand_like(data.new_empty(self.n_chains), generator)
             self._chains = data[(u * len(data)).long().clamp_(max=len(data) - 1)].clone()
 
-    def loss(self, model: nn.Module, batch: torch.Tensor,
-             generator: torch.Generator | None) -> torch.Tensor:
+    def _advance(self, model: nn.Module, batch: torch.Tensor,
+                 generator: torch.Generator | None) -> torch.Tensor:
         if not hasattr(self, "_use_gibbs"):
             raise RuntimeError("PersistentCD.init(model, data, generator) must be called "
                                "before loss().")
         if self._chains is None:  # n_chains=None: one chain per example of the first batch
             self._chains = batch.detach().clone()
         self._chains = self._run_chains(model, self._chains, generator)
-        return contrastive_loss(model, batch, self._chains, alpha=self.alpha)
+        return self._chains
+
+    def loss(self, model: nn.Module, batch: torch.Tensor,
+             generator: torch.Generator | None) -> torch.Tensor:
+        negatives = self._advance(model, batch, generator)
+        return contrastive_loss(model, batch, negatives, alpha=self.alpha, validate=False)
+
+    def loss_and_grad(self, model: nn.Module, batch: torch.Tensor,
+                      generator: torch.Generator | None) -> torch.Tensor:
+        """:meth:`loss` with its gradient accumulated into ``.grad``, returned detached."""
+        negatives = self._advance(model, batch, generator)
+        return _contrastive_loss_and_grad(model, batch, negatives, self.alpha)
 
     @property
     def chains(self) -> torch.Tensor | None:
@@ -260,7 +292,7 @@ class MCMCReplay(Objective):
         self.step_size = step_size
         self.noise_scale = noise_scale
         self.n_steps = _check_int(n_steps, "n_steps")
-        self.alpha = alpha
+        self.alpha = check_positive(alpha, "alpha", strict=False)
         self.grad_clip = grad_clip
         self.margin = margin
         self._buffer: ReplayBuffer | None = None
@@ -294,7 +326,7 @@ class MCMCReplay(Objective):
                                         n_steps=self.n_steps, noise_scale=self.noise_scale,
                                         grad_clip=self.grad_clip)
         self._buffer.update(idx, negatives)
-        return contrastive_loss(model, batch, negatives, alpha=self.alpha)
+        return contrastive_loss(model, batch, negatives, alpha=self.alpha, validate=False)
 
     def state_dict(self) -> dict[str, Any]:
         return {"buffer": None if self._buffer is None else self._buffer.state_dict()}

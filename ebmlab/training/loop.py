@@ -19,10 +19,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .._closed_form import backward
 from .._validation import check_positive
 from ..samplers import SamplerDivergedError
 from ..utils import make_generator
 from ._setup import check_data, check_int, make_optimizer, normalize_callbacks, resolve_objective
+from ._step import optimizer_step, zero_grad
 from .batches import Batches
 from .checkpoint import (
     FORMAT,
@@ -34,7 +36,7 @@ from .checkpoint import (
 )
 from .guard import ParameterGuard, TrainingDivergedError
 from .history import History
-from .objective import Objective
+from .objective import Objective, direct_gradient
 
 __all__ = ["TrainingDivergedError", "fit"]
 
@@ -97,7 +99,8 @@ def fit(
         and device (and values in ``model.support`` for discrete models).
     method : str or Objective
         A name above, or an object with ``loss(model, batch, generator)`` (and
-        optionally ``init``, ``state_dict``, ``load_state_dict``, ``name``, ``hint``).
+        optionally ``init``, ``state_dict``, ``load_state_dict``, ``name``, ``hint``,
+        ``loss_and_grad``; see :class:`~ebmlab.training.Objective`).
     epochs, steps : int
         Length of training; pass exactly one. ``steps`` counts optimiser steps in
         total, including those of a resumed run; an epoch is
@@ -283,6 +286,7 @@ def fit(
         ) from cause
 
     checked = False
+    loss_and_grad = direct_gradient(objective)
     start_time = time.perf_counter()
     try:
         if step == 0 and metrics:
@@ -290,15 +294,21 @@ def fit(
         while step < total:
             try:
                 batch = batches.next(generator)
-                opt.zero_grad(set_to_none=True)
-                loss = objective.loss(model, batch, generator)
-                if not checked:
-                    _check_loss(loss, name)
-                    checked = True
-                loss.backward()
+                zero_grad(opt)  # opt.zero_grad(set_to_none=True)
+                if loss_and_grad is not None:  # loss with loss.backward() done
+                    loss = loss_and_grad(model, batch, generator)
+                    if not checked:
+                        _check_loss(loss, name, params)
+                        checked = True
+                else:
+                    loss = objective.loss(model, batch, generator)
+                    if not checked:
+                        _check_loss(loss, name)
+                        checked = True
+                    backward(loss)  # loss.backward(), shortcut for closed-form gradients
                 if clip is not None:
                     torch.nn.utils.clip_grad_norm_(params, clip)
-                opt.step()
+                optimizer_step(opt)  # opt.step(), direct for plain SGD
             except TrainingDivergedError:
                 raise
             except Exception as exc:
@@ -323,11 +333,17 @@ def fit(
     return history
 
 
-def _check_loss(loss: object, name: str) -> None:
+def _check_loss(loss: object, name: str, params: list[torch.Tensor] | None = None) -> None:
+    """A 0-d loss that depends on the parameters (``params``: its gradient is already in
+    their ``.grad``, from an objective's ``loss_and_grad``)."""
     if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
         got = (f"shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor)
                else type(loss).__name__)
         raise TypeError(f"the loss of method {name!r} must be a 0-d tensor, got {got}.")
-    if not loss.requires_grad:
+    if params is not None:
+        if all(p.grad is None for p in params):
+            raise ValueError(f"loss_and_grad of method {name!r} set no parameter's .grad; "
+                             "nothing would be trained.")
+    elif not loss.requires_grad:
         raise ValueError(f"the loss of method {name!r} does not depend on any parameter "
                          "(requires_grad is False); nothing would be trained.")

@@ -7,12 +7,19 @@ method's parameter update; ``fit`` only runs the loop around it. The protocol:
   model and data, and build any persistent state (chains, replay buffer);
 * ``loss(model, batch, generator) -> Tensor`` -- a 0-d loss for one minibatch;
 * ``state_dict()`` / ``load_state_dict(state)`` -- the persistent state, saved
-  in checkpoints so a resumed run continues exactly.
+  in checkpoints so a resumed run continues exactly;
+* optionally ``loss_and_grad(model, batch, generator) -> Tensor`` -- the same loss
+  with ``loss.backward()`` already done: its gradient accumulated into the
+  parameters' ``.grad``, the loss returned detached. An objective provides it when it
+  can get the gradient more cheaply than through an autograd graph (CD and PCD on an
+  RBM: :meth:`ebmlab.energies.RBM.free_energy_grad`); ``fit`` calls it instead of
+  ``loss`` unless a subclass redefined ``loss`` below the class that defines it.
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -79,6 +86,26 @@ class Objective(abc.ABC):
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({opts})"
+
+
+def direct_gradient(objective: object
+                    ) -> Callable[[nn.Module, torch.Tensor, torch.Generator | None],
+                                  torch.Tensor] | None:
+    """The objective's ``loss_and_grad`` if it computes the same loss as its ``loss``, else None.
+
+    It does when the class that defines ``loss_and_grad`` is the class that defines
+    ``loss`` or a subclass of it: a subclass that redefines ``loss`` alone (a custom
+    variant of a built-in method) is trained through ``loss`` and autograd.
+    """
+    method = getattr(objective, "loss_and_grad", None)
+    if not callable(method):
+        return None
+    mro = type(objective).__mro__
+    fast = next((c for c in mro if "loss_and_grad" in vars(c)), None)
+    slow = next((c for c in mro if "loss" in vars(c)), None)
+    if fast is None or slow is None or not issubclass(fast, slow):
+        return None
+    return method  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------------------- applicability
