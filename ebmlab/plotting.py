@@ -14,6 +14,7 @@ Conventions: :math:`p(x) = \exp(-E(x))/Z`, the tempered density
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -743,8 +744,22 @@ def animate_chains(trajectory: object, *, energy: EnergyLike | None = None,
     return anim
 
 
+_REMOTE_STYLESHEET = re.compile(r"<link[^>]*href=[\"']https?://[^>]*>\s*", re.IGNORECASE)
+
+
 class _FixedDpiAnimation(FuncAnimation):
     """A FuncAnimation saved at its figure's dpi (its background is a bitmap of that size)."""
+
+    def to_jshtml(self, fps: Any = None, embed_frames: bool = True,
+                  default_mode: Any = None) -> str:
+        """The animation as self-contained HTML that works offline.
+
+        Matplotlib's player links a Font Awesome stylesheet from a CDN for its button
+        icons; the link is removed so a page embedding the animation requests nothing
+        from the network (Jupyter and the book's theme provide the icon font).
+        """
+        html = super().to_jshtml(fps=fps, embed_frames=embed_frames, default_mode=default_mode)
+        return _REMOTE_STYLESHEET.sub("", html)
 
     def save(self, filename: Any, writer: Any = None, fps: Any = None, dpi: Any = None,
              **kwargs: Any) -> None:

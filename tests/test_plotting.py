@@ -403,3 +403,4 @@ def test_animation_saves_without_layout_warnings_under_the_book_style():
             warnings.simplefilter("error")
             html = anim.to_jshtml()
     assert html.count("data:image/jpeg;base64") == 5
+    assert "http://" not in html and "https://" not in html  # works offline: no CDN links
