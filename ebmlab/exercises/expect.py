@@ -31,6 +31,7 @@ __all__ = [
     "expect_tensor",
     "expect_unchanged",
     "fail",
+    "probe_device",
 ]
 
 
@@ -238,3 +239,22 @@ def expect_unchanged(tensor: torch.Tensor, snapshot: torch.Tensor, *, what: str 
              hint=hint or "do not modify the function's inputs in place (no x += ..., x[...] = "
                           "..., x.add_(...)); work on a copy or build a new tensor.")
     return tensor
+
+
+def probe_device() -> torch.device:
+    """The device on which a check tests that a student's function follows its inputs.
+
+    CUDA when this process can use it; otherwise the data-free "meta" device, on which
+    tensors created on the wrong device (e.g. by a hard-coded ``torch.zeros(...)``) are
+    still caught. Call it in the check's (forked) process only: a process forked after
+    its parent used CUDA cannot use CUDA.
+    """
+    bad_fork = getattr(torch.cuda, "_is_in_bad_fork", lambda: False)()
+    if not bad_fork and torch.cuda.is_available():
+        try:
+            torch.zeros(1, device="cuda")
+        except RuntimeError:
+            pass
+        else:
+            return torch.device("cuda")
+    return torch.device("meta")

@@ -41,6 +41,7 @@ from ..expect import (
     expect_tensor,
     expect_unchanged,
     fail,
+    probe_device,
 )
 
 Score = Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor], torch.Tensor]
@@ -247,22 +248,6 @@ def _shape_dtype(score: Score) -> None:
                           "create_graph, or .detach() the result.")
 
 
-def _device() -> torch.device:
-    """CUDA when this process can use it; otherwise the data-free "meta" device.
-
-    Called in the check's (forked) process only: a process forked after its parent used
-    CUDA cannot use it, and the meta device then still finds tensors created on the
-    wrong device.
-    """
-    bad_fork = getattr(torch.cuda, "_is_in_bad_fork", lambda: False)()
-    if not bad_fork and torch.cuda.is_available():
-        try:
-            torch.zeros(1, device="cuda")
-        except RuntimeError:
-            pass
-        else:
-            return torch.device("cuda")
-    return torch.device("meta")
 
 
 @score_ex.prepare
@@ -279,7 +264,7 @@ def _warm_up_meta() -> None:
 
 @score_ex.check("follows the input's device", points=1)
 def _follows_device(score: Score) -> None:
-    device = _device()
+    device = probe_device()
     x = torch.randn(4, 2, dtype=torch.float64, generator=_generator(12)).to(device)
     meta = device.type == "meta"
     hint = ("build every new tensor on x's device (device=x.device, torch.zeros_like(x)); "
@@ -530,7 +515,7 @@ def _ula_shape_dtype(langevin_step: Step) -> None:
 
 @langevin_ex.check("follows the input's device", points=1)
 def _ula_device(langevin_step: Step) -> None:
-    device = _device()
+    device = probe_device()
     g = _generator(27)
     x = torch.randn(4, 2, dtype=_F64, generator=g).to(device)
     noise = torch.randn(4, 2, dtype=_F64, generator=g).to(device)
@@ -819,7 +804,7 @@ def _mala_contract(mala_log_acceptance: LogAcceptance) -> None:
 
 @mala_ex.check("follows the input's device", points=1)
 def _mala_device(mala_log_acceptance: LogAcceptance) -> None:
-    device = _device()
+    device = probe_device()
     g = _generator(37)
     x = torch.randn(4, 2, dtype=_F64, generator=g)
     y = x + 0.3 * torch.randn(4, 2, dtype=_F64, generator=g)

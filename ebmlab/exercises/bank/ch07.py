@@ -34,6 +34,7 @@ from ..expect import (
     expect_tensor,
     expect_unchanged,
     fail,
+    probe_device,
 )
 
 FreeEnergy = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -48,17 +49,6 @@ def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _device() -> torch.device:
-    """CUDA when this (forked) process can use it; otherwise the data-free "meta" device."""
-    bad_fork = getattr(torch.cuda, "_is_in_bad_fork", lambda: False)()
-    if not bad_fork and torch.cuda.is_available():
-        try:
-            torch.zeros(1, device="cuda")
-        except RuntimeError:
-            pass
-        else:
-            return torch.device("cuda")
-    return torch.device("meta")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -212,7 +202,7 @@ def _warm_up_meta() -> None:
 
 @free_energy_ex.check("follows the input's device", points=1)
 def _follows_device(rbm_free_energy: FreeEnergy) -> None:
-    device = _device()
+    device = probe_device()
     w, a, b = (t.to(device) for t in _rbm_params(4, 3, 13))
     v = _binary(5, 4, 14).to(device)
     meta = device.type == "meta"
@@ -524,7 +514,7 @@ def _warm_up_meta_negatives() -> None:
 
 @negatives_ex.check("follows the input's device", points=1)
 def _negatives_device(replay_negatives: Negatives) -> None:
-    device = _device()
+    device = probe_device()
     inp = {k: v.to(device) for k, v in _inputs(10, 4, 2, (2,), 50).items()}
     meta = device.type == "meta"
     hint = ("build every new tensor on the buffer's device (device=buffer.device, "
