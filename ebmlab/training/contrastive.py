@@ -7,6 +7,7 @@ sweeps (``model.gibbs_step``) or :func:`ebmlab.samplers.langevin`.
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import torch
@@ -57,8 +58,27 @@ def _contrastive_loss_and_grad(model: nn.Module, batch: torch.Tensor, negatives:
     return loss.detach()
 
 
-class _NegativePhase:
-    """Shared configuration of CD/PCD: Gibbs sweeps or Langevin steps."""
+class _NegativePhase(Objective):
+    """What CD and PCD share: the sampler (Gibbs sweeps or Langevin steps) and the loss.
+
+    Subclasses say only where the negatives come from, in :meth:`_negatives`.
+    """
+
+    @abc.abstractmethod
+    def _negatives(self, model: nn.Module, batch: torch.Tensor,
+                   generator: torch.Generator | None) -> torch.Tensor:
+        """The negative samples for this batch, shape ``(n, *event_shape)``."""
+
+    def loss(self, model: nn.Module, batch: torch.Tensor,
+             generator: torch.Generator | None) -> torch.Tensor:
+        negatives = self._negatives(model, batch, generator)
+        return contrastive_loss(model, batch, negatives, alpha=self.alpha, validate=False)
+
+    def loss_and_grad(self, model: nn.Module, batch: torch.Tensor,
+                      generator: torch.Generator | None) -> torch.Tensor:
+        """:meth:`loss` with its gradient accumulated into ``.grad``, returned detached."""
+        negatives = self._negatives(model, batch, generator)
+        return _contrastive_loss_and_grad(model, batch, negatives, self.alpha)
 
     def _setup_sampler(self, model: nn.Module, data: torch.Tensor) -> None:
         if self.sampler is None:
@@ -127,7 +147,7 @@ class MLEObjective(Objective):
         return exact_nll(model, batch, log_partition=self.log_partition)
 
 
-class ContrastiveDivergence(_NegativePhase, Objective):
+class ContrastiveDivergence(_NegativePhase):
     r"""Contrastive divergence CD-:math:`k` (Hinton 2002).
 
     Each step starts one chain at every data point of the batch, runs :math:`k`
@@ -165,19 +185,12 @@ class ContrastiveDivergence(_NegativePhase, Objective):
              generator: torch.Generator | None) -> None:
         self._setup_sampler(model, data)
 
-    def loss(self, model: nn.Module, batch: torch.Tensor,
-             generator: torch.Generator | None) -> torch.Tensor:
-        negatives = self._run_chains(model, batch, generator)
-        return contrastive_loss(model, batch, negatives, alpha=self.alpha, validate=False)
-
-    def loss_and_grad(self, model: nn.Module, batch: torch.Tensor,
-                      generator: torch.Generator | None) -> torch.Tensor:
-        """:meth:`loss` with its gradient accumulated into ``.grad``, returned detached."""
-        negatives = self._run_chains(model, batch, generator)
-        return _contrastive_loss_and_grad(model, batch, negatives, self.alpha)
+    def _negatives(self, model: nn.Module, batch: torch.Tensor,
+                   generator: torch.Generator | None) -> torch.Tensor:
+        return self._run_chains(model, batch, generator)  # chains start at the data
 
 
-class PersistentCD(_NegativePhase, Objective):
+class PersistentCD(_NegativePhase):
     r"""Persistent contrastive divergence (Tieleman 2008).
 
     Like CD-:math:`k`, but the ``n_chains`` negative chains persist across updates
@@ -216,8 +229,8 @@ class PersistentCD(_NegativePhase, Objective):
             u = rand_like(data.new_empty(self.n_chains), generator)
             self._chains = data[(u * len(data)).long().clamp_(max=len(data) - 1)].clone()
 
-    def _advance(self, model: nn.Module, batch: torch.Tensor,
-                 generator: torch.Generator | None) -> torch.Tensor:
+    def _negatives(self, model: nn.Module, batch: torch.Tensor,
+                   generator: torch.Generator | None) -> torch.Tensor:
         if not hasattr(self, "_use_gibbs"):
             raise RuntimeError("PersistentCD.init(model, data, generator) must be called "
                                "before loss().")
@@ -225,17 +238,6 @@ class PersistentCD(_NegativePhase, Objective):
             self._chains = batch.detach().clone()
         self._chains = self._run_chains(model, self._chains, generator)
         return self._chains
-
-    def loss(self, model: nn.Module, batch: torch.Tensor,
-             generator: torch.Generator | None) -> torch.Tensor:
-        negatives = self._advance(model, batch, generator)
-        return contrastive_loss(model, batch, negatives, alpha=self.alpha, validate=False)
-
-    def loss_and_grad(self, model: nn.Module, batch: torch.Tensor,
-                      generator: torch.Generator | None) -> torch.Tensor:
-        """:meth:`loss` with its gradient accumulated into ``.grad``, returned detached."""
-        negatives = self._advance(model, batch, generator)
-        return _contrastive_loss_and_grad(model, batch, negatives, self.alpha)
 
     @property
     def chains(self) -> torch.Tensor | None:
