@@ -82,7 +82,7 @@ from .training import (
     TrainingDivergedError,
     fit,
 )
-from .utils import make_generator, seed_everything
+from .utils import make_generator, seed_everything, seed_torch
 
 __all__ = [
     "RBM",
@@ -149,6 +149,7 @@ __all__ = [
     "score_matching_loss",
     "score_of",
     "seed_everything",
+    "seed_torch",
     "sliced_score_matching_loss",
     "training",
     "two_gaussians",

@@ -33,6 +33,7 @@ from ebmlab.energies import (
     NoiseConditionalScoreNet,
     Ring,
     Wells,
+    contrastive_divergence_grad,
     score_of,
 )
 
@@ -515,6 +516,45 @@ def test_rbm_gibbs_step_equals_sample_h_then_sample_v():
         halves = rbm.sample_v(rbm.sample_h(v, generator=g), generator=g)
         assert torch.equal(fused, halves)
         v = fused
+
+
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_contrastive_divergence_grad_is_gibbs_then_free_energy_grad(k, dtype):
+    # CD from the data: the chains of RBM.gibbs (same generator), and the loss and
+    # gradient of sum_b w_b F(v_b) over data and negatives by autograd on the forward.
+    rbm = RBM(12, 7, weight_std=0.5, generator=gen(20)).to(dtype)
+    v = (torch.rand(9, 12, generator=gen(21)) < 0.4).to(dtype)
+    weights = torch.cat([torch.full((9,), 1 / 9), torch.full((9,), -1 / 9)]).to(dtype)
+    loss, negatives, hidden, grads = contrastive_divergence_grad(rbm, v, v, k, weights, gen(22))
+    assert torch.equal(negatives, rbm.gibbs(v, k, generator=gen(22)))
+    both = torch.cat([v, negatives])
+    reference = weights @ rbm(both)
+    reference.backward()
+    torch.testing.assert_close(loss, reference.detach())
+    for name, param in rbm.named_parameters():
+        assert grads[name].dtype == dtype and grads[name].shape == param.shape
+        torch.testing.assert_close(grads[name], param.grad)
+    torch.testing.assert_close(hidden, rbm.prob_h(negatives).detach())
+    assert not (loss.requires_grad or negatives.requires_grad or hidden.requires_grad)
+
+
+def test_contrastive_divergence_grad_starts_from_given_hidden_probabilities():
+    # With hidden_start (PCD's stored probabilities), the first sweep draws h from them
+    # and then v | h: the two documented halves sample_h-from-probabilities, sample_v.
+    rbm = RBM(10, 6, weight_std=0.5, generator=gen(23))
+    data = (torch.rand(5, 10, generator=gen(24)) < 0.5).float()
+    chains = (torch.rand(8, 10, generator=gen(25)) < 0.5).float()
+    hidden_start = torch.rand(8, 6, generator=gen(26))
+    weights = torch.cat([torch.full((5,), 1 / 5), torch.full((8,), -1 / 8)])
+    for k in (1, 2):
+        _, negatives, _, _ = contrastive_divergence_grad(
+            rbm, data, chains, k, weights, gen(27), hidden_start=hidden_start)
+        g = gen(27)
+        h = (torch.rand(8, 6, generator=g) < hidden_start).float()
+        expected = rbm.gibbs(rbm.sample_v(h, generator=g), k - 1, generator=g) if k > 1 \
+            else rbm.sample_v(h, generator=g)
+        assert torch.equal(negatives, expected)
 
 
 # ------------------------------------------------------------------------------ Ising

@@ -281,6 +281,34 @@ def test_resume_rejects_other_method_and_missing_file(tmp_path, bas):
         fit(small_rbm(), bas, "cd", steps=4, resume=tmp_path / "nope.pt", progress=False)
 
 
+def test_batches_are_the_same_whether_gathered_per_epoch_or_per_step(monkeypatch):
+    # Small data sets are copied in shuffled order once per epoch and sliced; larger ones
+    # are gathered batch by batch. Both must give the permutation's batches, also across
+    # a mid-epoch state_dict round trip. Reference: data[perm] sliced by hand.
+    from ebmlab.training import batches as batches_module
+
+    data = torch.arange(23 * 2, dtype=torch.float64).reshape(23, 2)
+    seen = {}
+    for limit in (batches_module.GATHER_EPOCH_BYTES, 0):
+        monkeypatch.setattr(batches_module, "GATHER_EPOCH_BYTES", limit)
+        g = torch.Generator().manual_seed(0)
+        b = batches_module.Batches(data, 5)
+        out = [b.next(g) for _ in range(7)]           # an epoch of 5 batches, then 2 more
+        resumed = batches_module.Batches(data, 5)
+        resumed.load_state_dict(b.state_dict())
+        out += [resumed.next(g) for _ in range(4)]   # the rest of epoch 2, then epoch 3
+        seen[limit] = out
+    g = torch.Generator().manual_seed(0)
+    expected = []
+    for _ in range(3):
+        shuffled = data[torch.randperm(23, generator=g)]
+        expected += [shuffled[i:i + 5] for i in range(0, 23, 5)]
+    for out in seen.values():
+        assert [x.shape[0] for x in out] == [5, 5, 5, 5, 3, 5, 5, 5, 5, 3, 5]
+        for got, want in zip(out, expected, strict=False):
+            assert torch.equal(got, want)
+
+
 # ---------------------------------------------------------------------------- seeds
 
 
@@ -395,6 +423,63 @@ def test_pcd_chains_default_to_batch_size_and_persist(bas):
     assert isinstance(built, PersistentCD) and (built.n_chains, built.k) == (20, 2)
     fit(small_rbm(), bas, built, steps=2, batch_size=6, seed=0, progress=False)
     assert built.chains.shape == (20, 9)
+
+
+@pytest.mark.parametrize("route", ["loss_and_grad", "loss"])
+def test_pcd_hidden_layer_chains_sample_the_rbm(route):
+    # An RBM's persistent chains keep their hidden layer: each update is a sweep
+    # h -> v -> h' of the block-Gibbs kernel. With the parameters frozen the chains
+    # must therefore sample the RBM; reference: p(v) by enumerating the 2^4 states.
+    rbm = RBM(4, 3, weight_std=1.5, generator=torch.Generator().manual_seed(30)).double()
+    with torch.no_grad():
+        rbm.visible_bias.copy_(torch.tensor([1.0, -1.0, 0.5, 0.0]))
+    n = 20000
+    states = torch.tensor(list(itertools.product([0.0, 1.0], repeat=4)), dtype=torch.float64)
+    data = states[torch.arange(n) % 16]
+    g = torch.Generator().manual_seed(31)
+    objective = PersistentCD(n_chains=n)
+    objective.init(rbm, data, g)
+    for _ in range(30):
+        getattr(objective, route)(rbm, data[:2], g)
+        for p in rbm.parameters():
+            p.grad = None
+    with torch.no_grad():
+        p_exact = torch.softmax(-rbm(states), 0)
+        torch.testing.assert_close(objective.hidden_probs, rbm.prob_h(objective.chains))
+    index = (objective.chains * 2 ** torch.arange(3, -1, -1, dtype=torch.float64)).sum(1).long()
+    freq = torch.bincount(index, minlength=16).double() / n
+    se = (p_exact * (1 - p_exact) / n).sqrt()
+    assert bool(((freq - p_exact).abs() < 5 * se + 1e-12).all()), (freq, p_exact)
+
+
+def test_pcd_fast_and_autograd_routes_run_the_same_chains(bas):
+    # The closed-form route (loss_and_grad) and the general one (loss, then autograd)
+    # must draw the same negatives from the same state: same hidden-layer chains.
+    states = []
+    for route in ("loss_and_grad", "loss"):
+        rbm = small_rbm(4)
+        g = torch.Generator().manual_seed(32)
+        objective = PersistentCD(n_chains=12, k=2)
+        objective.init(rbm, bas, g)
+        for _ in range(5):
+            getattr(objective, route)(rbm, bas[:6], g)
+        states.append((objective.chains, objective.hidden_probs))
+    assert torch.equal(states[0][0], states[1][0])
+    torch.testing.assert_close(states[0][1], states[1][1], rtol=1e-12, atol=1e-15)
+
+
+def test_pcd_state_dict_keeps_the_hidden_probabilities(bas):
+    objective = PersistentCD(n_chains=5)
+    fit(small_rbm(), bas, objective, steps=3, batch_size=7, seed=0, progress=False)
+    state = objective.state_dict()
+    assert state["hidden"].shape == (5, 8)
+    restored = PersistentCD(n_chains=5)
+    restored.load_state_dict(state)
+    assert torch.equal(restored.hidden_probs, objective.hidden_probs)
+    assert restored.hidden_probs is not state["hidden"]  # a copy
+    older = PersistentCD(n_chains=5)  # a checkpoint without them: chains only
+    older.load_state_dict({"chains": state["chains"]})
+    assert older.hidden_probs is None and torch.equal(older.chains, objective.chains)
 
 
 def test_progress_bar_shows_running_loss(bas, capsys):

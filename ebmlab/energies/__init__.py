@@ -4,7 +4,7 @@ from .analytic import Banana, DoubleWell, Gaussian, GaussianMixture, Ring, Wells
 from .base import Energy, EnergyFunction, score_of
 from .lattice import BoltzmannMachine, Ising
 from .neural import ConvEnergy, MLPEnergy, NoiseConditionalEnergy, NoiseConditionalScoreNet
-from .rbm import RBM
+from .rbm import RBM, contrastive_divergence_grad
 
 __all__ = [
     "RBM",
@@ -22,5 +22,6 @@ __all__ = [
     "NoiseConditionalScoreNet",
     "Ring",
     "Wells",
+    "contrastive_divergence_grad",
     "score_of",
 ]

@@ -10,7 +10,9 @@ from ..utils import rand_like
 from ._common import check_input, check_positive_int
 from .base import Energy
 
-__all__ = ["RBM"]
+__all__ = ["RBM", "contrastive_divergence_grad"]
+
+_PARAMETER_NAMES = ("weight", "visible_bias", "hidden_bias")
 
 
 class RBM(Energy):
@@ -161,16 +163,10 @@ class RBM(Energy):
                              f"got {tuple(weights.shape)}.")
         with torch.no_grad():
             w, a, b = self._params(v)
-            pre = torch.addmm(b, v, w)
-            # F(v) = -(v @ a) - sum_j softplus(pre_j), in one fused multiply-add
-            energies = torch.addmv(F.softplus(pre).sum(-1), v, a, beta=-1, alpha=-1)
-            nwv = v.T * weights.neg()               # (n_visible, B): -w_b v_b
-            p = torch.sigmoid_(pre)
-            grads = {"weight": torch.mm(nwv, p), "visible_bias": nwv.sum(1),
-                     "hidden_bias": torch.mv(p.T, weights).neg_()}
+            energies, grads, _ = _energy_and_grad(v, torch.addmm(b, v, w), weights, a)
             if v.dtype != self.weight.dtype:
-                grads = {k: g.to(self.weight.dtype) for k, g in grads.items()}
-        return energies, grads
+                grads = tuple(g.to(self.weight.dtype) for g in grads)
+        return energies, dict(zip(_PARAMETER_NAMES, grads, strict=True))
 
     def hidden_free_energy(self, h: torch.Tensor) -> torch.Tensor:
         r"""Free energy of the hidden layer, visible units summed out, ``(B,)``.
@@ -197,13 +193,13 @@ class RBM(Energy):
         r""":math:`p(h_j = 1 \mid v) = \sigma(b_j + v^\top W_{:j})`, shape ``(B, n_hidden)``."""
         v = self._check_v(v)
         w, _, b = self._params(v)
-        return torch.sigmoid(v @ w + b)
+        return torch.sigmoid(torch.addmm(b, v, w))
 
     def prob_v(self, h: torch.Tensor) -> torch.Tensor:
         r""":math:`p(v_i = 1 \mid h) = \sigma(a_i + W_{i:} h)`, shape ``(B, n_visible)``."""
         h = self._check_h(h)
         w, a, _ = self._params(h)
-        return torch.sigmoid(h @ w.T + a)
+        return torch.sigmoid(torch.addmm(a, h, w.T))
 
     @torch.no_grad()
     def sample_h(self, v: torch.Tensor, *, generator: torch.Generator | None = None
@@ -224,13 +220,7 @@ class RBM(Energy):
         """One block-Gibbs step :math:`v \\to h \\sim p(h\\mid v) \\to v' \\sim p(v\\mid h)`."""
         x = self._check_v(v)
         with torch.no_grad():
-            # sample_h then sample_v with the same arithmetic (bit for bit the same states),
-            # in place: this sweep is the inner loop of CD/PCD training.
-            w, a, b = self._params(x)
-            p = torch.sigmoid_((x @ w).add_(b))
-            h = rand_like(p, generator).lt_(p)
-            p = torch.sigmoid_((h @ w.T).add_(a))
-            out = rand_like(p, generator).lt_(p)
+            out = _gibbs_sweeps(x, *self._params(x), 1, generator)
         return out if out.dtype == v.dtype else out.to(v.dtype)
 
     def gibbs(self, v: torch.Tensor, k: int = 1, *, generator: torch.Generator | None = None
@@ -263,3 +253,127 @@ class RBM(Energy):
         like = torch.empty(n, self.n_visible, dtype=dtype or self.weight.dtype,
                            device=self.weight.device)
         return (rand_like(like, generator) < 0.5).to(like.dtype)
+
+
+# ---------------------------------------------------------------------------- arithmetic
+# The CD/PCD inner loop, shared by the checked methods above and by
+# :func:`contrastive_divergence_grad`. No input checks and no autograd (callers run it
+# under ``torch.no_grad()``).
+
+
+def _sample_visible(hidden_probs: torch.Tensor, w: torch.Tensor, a: torch.Tensor,
+                    generator: torch.Generator | None) -> torch.Tensor:
+    r"""The second half of a sweep: :math:`h \sim p(h)` given its probabilities, then
+    :math:`v \sim p(v \mid h)`."""
+    h = rand_like(hidden_probs, generator).lt_(hidden_probs)
+    p = torch.sigmoid_(torch.addmm(a, h, w.T))
+    return rand_like(p, generator).lt_(p)
+
+
+def _gibbs_sweeps(x: torch.Tensor, w: torch.Tensor, a: torch.Tensor, b: torch.Tensor, k: int,
+                  generator: torch.Generator | None) -> torch.Tensor:
+    r"""``k`` block-Gibbs sweeps :math:`v \to h \sim p(h\mid v) \to v' \sim p(v\mid h)`."""
+    for _ in range(k):
+        x = _sample_visible(torch.sigmoid_(torch.addmm(b, x, w)), w, a, generator)
+    return x
+
+
+def _energy_and_grad(v: torch.Tensor, pre: torch.Tensor, weights: torch.Tensor, a: torch.Tensor
+                     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor]:
+    r"""Free energies, the gradient of :math:`\sum_b w_b F(v_b)` in ``(W, a, b)``, and the
+    hidden probabilities :math:`p_b = \sigma(\text{pre}_b)`, from the pre-activations
+    ``pre`` :math:`= b + v W` (overwritten)."""
+    # F(v) = -(v @ a) - sum_j softplus(pre_j), in one fused multiply-add
+    energies = torch.addmv(F.softplus(pre).sum(-1), v, a, beta=-1, alpha=-1)
+    neg_weights = weights.neg()
+    p = torch.sigmoid_(pre)
+    scaled = p * neg_weights.unsqueeze(1)           # -w_b p_b, (B, n_hidden)
+    vt = v.T
+    return energies, (torch.mm(vt, scaled), torch.mv(vt, neg_weights), scaled.sum(0)), p
+
+
+def contrastive_divergence_grad(
+    rbm: RBM, v_data: torch.Tensor, v_start: torch.Tensor, k: int, weights: torch.Tensor,
+    generator: torch.Generator | None = None, *, hidden_start: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    r"""One CD-:math:`k`/PCD update of an RBM: the negatives, the loss and its gradient.
+
+    Runs ``k`` block-Gibbs sweeps from ``v_start`` (the data for CD, the persistent
+    chains for PCD) to get the negatives :math:`v^-`, and returns the contrastive loss
+    :math:`L = \sum_b w_b F(v_b)` over :math:`v = (v^{\text{data}}, v^-)` with its
+    closed-form gradient (:meth:`RBM.free_energy_grad`). Each conditional is computed
+    once: the data's hidden probabilities :math:`p(h \mid v^{\text{data}})` serve both
+    the gradient and, for CD (``v_start is v_data``), the first half-sweep; the
+    negatives' :math:`p(h \mid v^-)` serve the gradient and are returned, so that a
+    persistent chain can start its next sweep from them (``hidden_start``). There are
+    no per-call input checks and no autograd bookkeeping: the training loop of
+    :func:`ebmlab.training.fit` validates its data once and then calls this for every
+    update, where those costs are a sizeable part of a small RBM's step.
+
+    Parameters
+    ----------
+    rbm : RBM
+        The model.
+    v_data : torch.Tensor
+        Data batch ``(B+, n_visible)``, floating point, values in {0, 1}, the dtype and
+        device of the parameters (not checked).
+    v_start : torch.Tensor
+        Starting states of the negative chains ``(B-, n_visible)``, like ``v_data``.
+    k : int
+        Number of Gibbs sweeps, ``k >= 1``.
+    weights : torch.Tensor
+        Coefficients :math:`w_b` of the ``B+ + B-`` rows, e.g.
+        :math:`(1/B^+, \dots, -1/B^-, \dots)` for :math:`\bar F(v^+) - \bar F(v^-)`.
+    generator : torch.Generator, optional
+        Source of randomness of the sweeps.
+    hidden_start : torch.Tensor, optional
+        Probabilities ``(B-, n_hidden)`` from which the first sweep draws the hidden
+        units, instead of :math:`p(h \mid v_{\text{start}})` under the current
+        parameters (PCD passes the previous update's returned ``hidden``).
+
+    Returns
+    -------
+    loss : torch.Tensor
+        :math:`L`, 0-d (no autograd graph).
+    negatives : torch.Tensor
+        :math:`v^-`, shape ``(B-, n_visible)``.
+    hidden : torch.Tensor
+        :math:`p(h = 1 \mid v^-)` under the current parameters, ``(B-, n_hidden)``.
+    grads : dict of str to torch.Tensor
+        :math:`\partial L/\partial\theta` for ``"weight"``, ``"visible_bias"`` and
+        ``"hidden_bias"``.
+
+    Examples
+    --------
+    CD-1 from two data rows gives the chains of :meth:`RBM.gibbs` and the gradient of
+    :meth:`RBM.free_energy_grad`:
+
+    >>> rbm = RBM(4, 3, generator=torch.Generator().manual_seed(0))
+    >>> v = torch.tensor([[1.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 0.0]])
+    >>> w = torch.tensor([0.5, 0.5, -0.5, -0.5])
+    >>> loss, neg, hidden, grads = contrastive_divergence_grad(
+    ...     rbm, v, v, 1, w, torch.Generator().manual_seed(1))
+    >>> same = rbm.gibbs(v, 1, generator=torch.Generator().manual_seed(1))
+    >>> bool((neg == same).all())
+    True
+    >>> _, ref = rbm.free_energy_grad(torch.cat([v, neg]), w)
+    >>> torch.allclose(grads["weight"], ref["weight"])
+    True
+    """
+    with torch.no_grad():
+        params = rbm._parameters  # direct lookup: nn.Module.__getattr__ costs per access
+        w, a, b = params["weight"], params["visible_bias"], params["hidden_bias"]
+        n_pos = v_data.shape[0]
+        pre = v_data.new_empty(n_pos + v_start.shape[0], w.shape[1])
+        torch.addmm(b, v_data, w, out=pre[:n_pos])
+        if hidden_start is None:
+            hidden_start = (torch.sigmoid(pre[:n_pos]) if v_start is v_data
+                            else torch.sigmoid_(torch.addmm(b, v_start, w)))
+        negatives = _sample_visible(hidden_start, w, a, generator)
+        if k > 1:
+            negatives = _gibbs_sweeps(negatives, w, a, b, k - 1, generator)
+        torch.addmm(b, negatives, w, out=pre[n_pos:])
+        v = torch.cat([v_data, negatives])
+        energies, grads, p = _energy_and_grad(v, pre, weights, a)
+        loss = torch.dot(weights, energies)
+    return loss, negatives, p[n_pos:], dict(zip(_PARAMETER_NAMES, grads, strict=True))

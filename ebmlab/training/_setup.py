@@ -53,12 +53,14 @@ def check_data(model: nn.Module, data: object) -> torch.Tensor:
     if ref is not None and data.device != ref.device:
         raise ValueError(f"data is on {data.device} but {type(model).__name__} is on "
                          f"{ref.device}; move one of them (data.to({str(ref.device)!r})).")
-    check_finite(data, "data")
     support = getattr(model, "support", None)
-    if support is not None:
+    if support is None:
+        check_finite(data, "data")
+    else:  # values in the support are finite: one pass over the data checks both
         lo, hi = support
         bad = ~((data == lo) | (data == hi))
         if bool(bad.any()):
+            check_finite(data, "data")  # NaN and inf get their own message
             example = float(data[bad][0])
             raise ValueError(f"data must only hold the values {lo} and {hi} of "
                              f"{type(model).__name__}'s units, got e.g. {example}.")

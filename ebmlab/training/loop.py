@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from .._closed_form import backward
 from .._validation import check_positive
 from ..samplers import SamplerDivergedError
-from ..utils import make_generator
+from ..utils import make_generator, seed_torch
 from ._setup import check_data, check_int, make_optimizer, normalize_callbacks, resolve_objective
 from ._step import optimizer_step, zero_grad
 from .batches import Batches
@@ -198,7 +198,7 @@ def fit(
             raise ValueError("pass either seed= or generator=, not both.")
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {seed!r}.")
-        torch.manual_seed(seed)
+        seed_torch(seed)
         generator = make_generator(seed, device=data.device)
     opt = make_optimizer(model, optimizer, lr)
     params = [p for group in opt.param_groups for p in group["params"]]
