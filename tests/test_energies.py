@@ -518,43 +518,56 @@ def test_rbm_gibbs_step_equals_sample_h_then_sample_v():
         v = fused
 
 
+def _contrastive_reference(rbm: RBM, v_data: torch.Tensor, negatives: torch.Tensor):
+    """mean F(v+) - mean F(v-) and its parameter gradients, by autograd on the forward."""
+    rbm.zero_grad()
+    loss = rbm(v_data).mean() - rbm(negatives).mean()
+    loss.backward()
+    return loss.detach(), {name: p.grad.clone() for name, p in rbm.named_parameters()}
+
+
 @pytest.mark.parametrize("k", [1, 3])
 @pytest.mark.parametrize("dtype", [torch.float32, F64])
-def test_contrastive_divergence_grad_is_gibbs_then_free_energy_grad(k, dtype):
-    # CD from the data: the chains of RBM.gibbs (same generator), and the loss and
-    # gradient of sum_b w_b F(v_b) over data and negatives by autograd on the forward.
+def test_contrastive_divergence_grad_is_gibbs_then_the_contrastive_gradient(k, dtype):
+    # CD from the data: the chains of RBM.gibbs (same generator), the loss and gradient
+    # of mean F(v+) - mean F(v-) by autograd, and p(h | v-) by RBM.prob_h.
     rbm = RBM(12, 7, weight_std=0.5, generator=gen(20)).to(dtype)
+    with torch.no_grad():
+        rbm.visible_bias.normal_(generator=gen(28))
+        rbm.hidden_bias.normal_(generator=gen(29))
     v = (torch.rand(9, 12, generator=gen(21)) < 0.4).to(dtype)
-    weights = torch.cat([torch.full((9,), 1 / 9), torch.full((9,), -1 / 9)]).to(dtype)
-    loss, negatives, hidden, grads = contrastive_divergence_grad(rbm, v, v, k, weights, gen(22))
+    loss, negatives, hidden, grads = contrastive_divergence_grad(rbm, v, v, k, gen(22))
     assert torch.equal(negatives, rbm.gibbs(v, k, generator=gen(22)))
-    both = torch.cat([v, negatives])
-    reference = weights @ rbm(both)
-    reference.backward()
-    torch.testing.assert_close(loss, reference.detach())
+    ref_loss, ref_grads = _contrastive_reference(rbm, v, negatives)
+    torch.testing.assert_close(loss, ref_loss)
     for name, param in rbm.named_parameters():
         assert grads[name].dtype == dtype and grads[name].shape == param.shape
-        torch.testing.assert_close(grads[name], param.grad)
+        torch.testing.assert_close(grads[name], ref_grads[name])
     torch.testing.assert_close(hidden, rbm.prob_h(negatives).detach())
     assert not (loss.requires_grad or negatives.requires_grad or hidden.requires_grad)
 
 
 def test_contrastive_divergence_grad_starts_from_given_hidden_probabilities():
     # With hidden_start (PCD's stored probabilities), the first sweep draws h from them
-    # and then v | h: the two documented halves sample_h-from-probabilities, sample_v.
+    # and then v | h (RBM.sample_v), then whole sweeps; a chain count other than the
+    # batch size weighs each side by its own mean.
     rbm = RBM(10, 6, weight_std=0.5, generator=gen(23))
     data = (torch.rand(5, 10, generator=gen(24)) < 0.5).float()
     chains = (torch.rand(8, 10, generator=gen(25)) < 0.5).float()
     hidden_start = torch.rand(8, 6, generator=gen(26))
-    weights = torch.cat([torch.full((5,), 1 / 5), torch.full((8,), -1 / 8)])
     for k in (1, 2):
-        _, negatives, _, _ = contrastive_divergence_grad(
-            rbm, data, chains, k, weights, gen(27), hidden_start=hidden_start)
+        loss, negatives, _, grads = contrastive_divergence_grad(
+            rbm, data, chains, k, gen(27), hidden_start=hidden_start)
         g = gen(27)
         h = (torch.rand(8, 6, generator=g) < hidden_start).float()
-        expected = rbm.gibbs(rbm.sample_v(h, generator=g), k - 1, generator=g) if k > 1 \
-            else rbm.sample_v(h, generator=g)
+        expected = rbm.sample_v(h, generator=g)
+        if k > 1:
+            expected = rbm.gibbs(expected, k - 1, generator=g)
         assert torch.equal(negatives, expected)
+        ref_loss, ref_grads = _contrastive_reference(rbm, data, negatives)
+        torch.testing.assert_close(loss, ref_loss)
+        for name in ref_grads:
+            torch.testing.assert_close(grads[name], ref_grads[name])
 
 
 # ------------------------------------------------------------------------------ Ising

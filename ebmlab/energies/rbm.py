@@ -293,37 +293,42 @@ def _energy_and_grad(v: torch.Tensor, pre: torch.Tensor, weights: torch.Tensor, 
 
 
 def contrastive_divergence_grad(
-    rbm: RBM, v_data: torch.Tensor, v_start: torch.Tensor, k: int, weights: torch.Tensor,
+    rbm: RBM, v_data: torch.Tensor, v_start: torch.Tensor, k: int = 1,
     generator: torch.Generator | None = None, *, hidden_start: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     r"""One CD-:math:`k`/PCD update of an RBM: the negatives, the loss and its gradient.
 
     Runs ``k`` block-Gibbs sweeps from ``v_start`` (the data for CD, the persistent
     chains for PCD) to get the negatives :math:`v^-`, and returns the contrastive loss
-    :math:`L = \sum_b w_b F(v_b)` over :math:`v = (v^{\text{data}}, v^-)` with its
-    closed-form gradient (:meth:`RBM.free_energy_grad`). Each conditional is computed
-    once: the data's hidden probabilities :math:`p(h \mid v^{\text{data}})` serve both
-    the gradient and, for CD (``v_start is v_data``), the first half-sweep; the
-    negatives' :math:`p(h \mid v^-)` serve the gradient and are returned, so that a
-    persistent chain can start its next sweep from them (``hidden_start``). There are
-    no per-call input checks and no autograd bookkeeping: the training loop of
-    :func:`ebmlab.training.fit` validates its data once and then calls this for every
-    update, where those costs are a sizeable part of a small RBM's step.
+
+    .. math:: L = \frac1{B^+}\sum_b F(v^+_b) - \frac1{B^-}\sum_b F(v^-_b)
+
+    with its closed-form gradient (as :meth:`RBM.free_energy_grad`),
+
+    .. math::
+        \frac{\partial L}{\partial W} = \overline{v^- p^{-\top}} - \overline{v^+ p^{+\top}},
+        \quad \frac{\partial L}{\partial a} = \bar v^- - \bar v^+, \quad
+        \frac{\partial L}{\partial b} = \bar p^- - \bar p^+,
+
+    where :math:`p^\pm = p(h = 1 \mid v^\pm)`. Each conditional is computed once: the
+    data's :math:`p^+` serve the gradient and, for CD (``v_start is v_data``), the first
+    half-sweep; the negatives' :math:`p^-` serve the gradient and are returned, so that
+    a persistent chain can draw its next hidden units from them (``hidden_start``).
+    There are no per-call input checks and no autograd bookkeeping: the training loop
+    of :func:`ebmlab.training.fit` validates its data once and then calls this for
+    every update, where those costs are a sizeable part of a small RBM's step.
 
     Parameters
     ----------
     rbm : RBM
         The model.
     v_data : torch.Tensor
-        Data batch ``(B+, n_visible)``, floating point, values in {0, 1}, the dtype and
-        device of the parameters (not checked).
+        Data batch :math:`v^+`, ``(B+, n_visible)``, floating point, values in {0, 1},
+        the dtype and device of the parameters (not checked).
     v_start : torch.Tensor
         Starting states of the negative chains ``(B-, n_visible)``, like ``v_data``.
     k : int
         Number of Gibbs sweeps, ``k >= 1``.
-    weights : torch.Tensor
-        Coefficients :math:`w_b` of the ``B+ + B-`` rows, e.g.
-        :math:`(1/B^+, \dots, -1/B^-, \dots)` for :math:`\bar F(v^+) - \bar F(v^-)`.
     generator : torch.Generator, optional
         Source of randomness of the sweeps.
     hidden_start : torch.Tensor, optional
@@ -338,7 +343,7 @@ def contrastive_divergence_grad(
     negatives : torch.Tensor
         :math:`v^-`, shape ``(B-, n_visible)``.
     hidden : torch.Tensor
-        :math:`p(h = 1 \mid v^-)` under the current parameters, ``(B-, n_hidden)``.
+        :math:`p^- = p(h = 1 \mid v^-)` under the current parameters, ``(B-, n_hidden)``.
     grads : dict of str to torch.Tensor
         :math:`\partial L/\partial\theta` for ``"weight"``, ``"visible_bias"`` and
         ``"hidden_bias"``.
@@ -346,34 +351,40 @@ def contrastive_divergence_grad(
     Examples
     --------
     CD-1 from two data rows gives the chains of :meth:`RBM.gibbs` and the gradient of
-    :meth:`RBM.free_energy_grad`:
+    :meth:`RBM.free_energy_grad` with weights :math:`\pm 1/2`:
 
     >>> rbm = RBM(4, 3, generator=torch.Generator().manual_seed(0))
     >>> v = torch.tensor([[1.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 0.0]])
-    >>> w = torch.tensor([0.5, 0.5, -0.5, -0.5])
     >>> loss, neg, hidden, grads = contrastive_divergence_grad(
-    ...     rbm, v, v, 1, w, torch.Generator().manual_seed(1))
+    ...     rbm, v, v, 1, torch.Generator().manual_seed(1))
     >>> same = rbm.gibbs(v, 1, generator=torch.Generator().manual_seed(1))
     >>> bool((neg == same).all())
     True
-    >>> _, ref = rbm.free_energy_grad(torch.cat([v, neg]), w)
+    >>> weights = torch.tensor([0.5, 0.5, -0.5, -0.5])
+    >>> _, ref = rbm.free_energy_grad(torch.cat([v, neg]), weights)
     >>> torch.allclose(grads["weight"], ref["weight"])
     True
     """
     with torch.no_grad():
         params = rbm._parameters  # direct lookup: nn.Module.__getattr__ costs per access
         w, a, b = params["weight"], params["visible_bias"], params["hidden_bias"]
-        n_pos = v_data.shape[0]
-        pre = v_data.new_empty(n_pos + v_start.shape[0], w.shape[1])
-        torch.addmm(b, v_data, w, out=pre[:n_pos])
+        pre_pos = torch.addmm(b, v_data, w)
         if hidden_start is None:
-            hidden_start = (torch.sigmoid(pre[:n_pos]) if v_start is v_data
+            hidden_start = (torch.sigmoid(pre_pos) if v_start is v_data
                             else torch.sigmoid_(torch.addmm(b, v_start, w)))
         negatives = _sample_visible(hidden_start, w, a, generator)
         if k > 1:
             negatives = _gibbs_sweeps(negatives, w, a, b, k - 1, generator)
-        torch.addmm(b, negatives, w, out=pre[n_pos:])
-        v = torch.cat([v_data, negatives])
-        energies, grads, p = _energy_and_grad(v, pre, weights, a)
-        loss = torch.dot(weights, energies)
-    return loss, negatives, p[n_pos:], dict(zip(_PARAMETER_NAMES, grads, strict=True))
+        pre_neg = torch.addmm(b, negatives, w)
+        inv_pos, inv_neg = 1.0 / v_data.shape[0], 1.0 / negatives.shape[0]
+        # F(v) = -a.v - sum_j softplus(pre_j): the softplus sums before the in-place sigmoids
+        soft_pos = F.softplus(pre_pos).sum()
+        soft_neg = F.softplus(pre_neg).sum()
+        p_pos, p_neg = torch.sigmoid_(pre_pos), torch.sigmoid_(pre_neg)
+        grad_a = negatives.sum(0).mul_(inv_neg).sub_(v_data.sum(0), alpha=inv_pos)
+        grad_b = p_neg.sum(0).mul_(inv_neg).sub_(p_pos.sum(0), alpha=inv_pos)
+        grad_w = torch.addmm(w, negatives.T, p_neg, beta=0, alpha=inv_neg)  # w: shape only
+        grad_w.addmm_(v_data.T, p_pos, alpha=-inv_pos)
+        loss = torch.dot(a, grad_a).add_(soft_neg, alpha=inv_neg).sub_(soft_pos, alpha=inv_pos)
+    return loss, negatives, p_neg, {"weight": grad_w, "visible_bias": grad_a,
+                                    "hidden_bias": grad_b}

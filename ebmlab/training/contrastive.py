@@ -16,7 +16,6 @@ from torch import nn
 from .._closed_form import (
     _accumulate,
     _has_hooks,
-    contrast_weights,
     weighted_energy_sum_and_grad,
 )
 from .._validation import check_positive
@@ -135,12 +134,9 @@ class _NegativePhase(Objective):
             if not any(_has_hooks(p) for p in params):
                 # The whole update in one call: the same chains and gradient as the
                 # route below, each conditional computed once, no per-call checks.
-                start = self._chain_start(batch)
-                weights = contrast_weights(batch.shape[0], start.shape[0], batch.dtype,
-                                           batch.device)
                 loss, negatives, hidden, grads = contrastive_divergence_grad(
-                    model, batch, start, self.k, weights, generator,  # type: ignore[arg-type]
-                    hidden_start=self._hidden_start())
+                    model, batch, self._chain_start(batch), self.k,  # type: ignore[arg-type]
+                    generator, hidden_start=self._hidden_start())
                 self._chain_end(negatives, hidden)
                 _accumulate(params, grads.values())
                 return loss
