@@ -343,6 +343,7 @@ class PersistentCD(_NegativePhase):
         # next sweep starts from the chains' visible states.
         self._hidden = None if hidden is None else hidden.clone()
 
+
 class MCMCReplay(Objective):
     r"""MCMC training with a replay buffer (Du & Mordatch 2019).
 
