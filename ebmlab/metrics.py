@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from ._validation import check_batch, check_finite, check_positive, evaluate_energy
-from .objectives import _check_data, _check_in_support, _float64_call, _resolve_log_partition
+from .objectives._checks import _check_data, _check_in_support
+from .objectives.likelihood import _float64_call, _resolve_log_partition
 from .partition import LogPartitionEstimate, ais, effective_sample_size
 
 __all__ = [

@@ -21,14 +21,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ._validation import check_positive
-from .plotting import (
-    EnergyLike,
-    _check_bounds,
-    _dtype_device,
-    plot_density,
-    plot_samples,
-    small_multiples,
-)
+from .plotting import plot_density, plot_samples, small_multiples
+from .plotting.grids import EnergyLike, _check_bounds, _dtype_device
 from .samplers import langevin
 from .utils import make_generator, rand_like
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from ebmlab import objectives as obj
 from ebmlab.energies import RBM, BoltzmannMachine, Energy, Gaussian, Ising, MLPEnergy
+from ebmlab.objectives import score_matching as obj_sm  # module of the Hessian-trace knobs
 
 DT = torch.float64
 
@@ -348,19 +349,30 @@ def test_score_matching_closed_form_for_a_gaussian_energy():
 
 @pytest.mark.parametrize("batched", [False, True], ids=["loop", "batched"])
 def test_score_matching_exact_trace_and_gradient_match_dense_hessians(monkeypatch, batched):
-    monkeypatch.setattr(obj, "_BATCHED_TRACE_ON_CPU", batched)
+    monkeypatch.setattr(obj_sm, "_BATCHED_TRACE_ON_CPU", batched)
     torch.manual_seed(0)
     energy = MLPEnergy(3, hidden=(16, 16), activation="softplus").double()
     params = _params(energy)
     x = torch.randn(10, 3, generator=_g(3), dtype=DT)
     ref = _reference_sm(energy, x)
     ref_grad = _flat_grad(ref, params)
+    original = torch.autograd.grad
+    calls = {"batched": 0}
+
+    def counting_grad(*args, **kwargs):
+        calls["batched"] += bool(kwargs.get("is_grads_batched"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, "grad", counting_grad)
     loss = obj.score_matching_loss(energy, x)
+    assert calls["batched"] == (1 if batched else 0)  # the knob picks the path; one block of 3
     torch.testing.assert_close(loss, ref, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(_flat_grad(loss, params), ref_grad, rtol=1e-9, atol=1e-11)
     # several Hessian-row blocks (one basis vector per block) give the same value
-    monkeypatch.setattr(obj, "_TRACE_BLOCK_ELEMENTS", 10 * 3)
+    monkeypatch.setattr(obj_sm, "_TRACE_BLOCK_ELEMENTS", 10 * 3)
+    calls["batched"] = 0
     torch.testing.assert_close(obj.score_matching_loss(energy, x), ref, rtol=1e-10, atol=1e-12)
+    assert calls["batched"] == (3 if batched else 0)
 
 
 def test_score_matching_batched_trace_falls_back_to_the_loop(monkeypatch):
@@ -377,7 +389,7 @@ def test_score_matching_batched_trace_falls_back_to_the_loop(monkeypatch):
             raise RuntimeError("no batching rule")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(obj, "_BATCHED_TRACE_ON_CPU", True)
+    monkeypatch.setattr(obj_sm, "_BATCHED_TRACE_ON_CPU", True)
     monkeypatch.setattr(torch.autograd, "grad", no_batched_grad)
     loss = obj.score_matching_loss(energy, x)
     assert calls["batched"] == 1

@@ -339,6 +339,16 @@ def test_use_style_sets_rcparams():
                               "sm", "ssm", "dsm", "ncsn"}
 
 
+def test_constants_keep_their_doc_comments_on_the_api_page():
+    """The API page documents ebmlab.plotting, whose own source must carry the constants'
+    ``#:`` comments (Sphinx reads no other module's), the same as where they are defined."""
+    pycode = pytest.importorskip("sphinx.pycode")
+    package = pycode.ModuleAnalyzer.for_module("ebmlab.plotting").find_attr_docs()
+    style = pycode.ModuleAnalyzer.for_module("ebmlab.plotting.style").find_attr_docs()
+    for name in ("PALETTE", "ENERGY_CMAP", "DENSITY_CMAP"):
+        assert package[("", name)] == style[("", name)], name
+
+
 # ---------------------------------------------------------------------------- widgets
 
 

@@ -52,6 +52,26 @@ def check_positive_int(value: object, name: str, *, minimum: int = 1) -> int:
     return value
 
 
+def _check_n(n: object) -> int:
+    return check_positive_int(n, "n")
+
+
+def _check_scalar(value: object, name: str, *, positive: bool = True) -> float:
+    """A finite Python float (positive when ``positive``), with a clear error otherwise."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"{name} must be a scalar, got a tensor of shape "
+                             f"{tuple(value.shape)}.")
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {value!r}.")
+    v = float(value)
+    if not math.isfinite(v) or (positive and v <= 0):
+        raise ValueError(f"{name} must be a finite number{' > 0' if positive else ''}, "
+                         f"got {value!r}.")
+    return v
+
+
 def check_input(x: object, event_shape: tuple[int, ...], *, name: str = "x",
                 dtype: torch.dtype | None = None) -> torch.Tensor:
     """Check a batch ``(B, *event_shape)`` and return it as a floating tensor.

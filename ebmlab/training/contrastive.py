@@ -20,7 +20,8 @@ from .._closed_form import (
 )
 from .._validation import check_positive
 from ..energies.rbm import RBM, contrastive_divergence_grad
-from ..objectives import _closed_form_route, contrastive_loss, exact_nll
+from ..objectives import contrastive_loss, exact_nll
+from ..objectives.likelihood import _closed_form_route
 from ..samplers import ReplayBuffer, langevin
 from ..utils import rand_like
 from .objective import Objective, _check_int, _is_discrete, _require_continuous
