@@ -224,6 +224,12 @@ class ContrastiveDivergence(_NegativePhase):
     :math:`\tilde x` as negatives in :func:`~ebmlab.objectives.contrastive_loss`:
     the gradient is :math:`\nabla_\theta \bar E(x) - \nabla_\theta \bar E(\tilde x)`.
 
+    For an :class:`~ebmlab.energies.RBM` (without a regulariser or gradient hooks) the
+    training loop does the whole update -- sweeps, loss and closed-form gradient -- in
+    one call of :func:`ebmlab.energies.contrastive_divergence_grad`, which reuses the
+    data's :math:`p(h \mid x)` for the first half-sweep; the chains and the gradient are
+    those of the general route.
+
     Parameters
     ----------
     k : int
