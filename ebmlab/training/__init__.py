@@ -3,8 +3,8 @@ r"""Training: one loop, :func:`fit`, and the methods of the course as objective 
 * :func:`fit` -- minibatches, optimiser, progress bar, history, metric callbacks,
   atomic checkpoints with exact resume, divergence guard, seeds.
 * Objectives, by name in :data:`METHODS` or as objects: :class:`MLEObjective`,
-  :class:`ContrastiveDivergence`, :class:`PersistentCD`, :class:`MCMCReplay`
-  (``ebmlab.training.contrastive``); :class:`ScoreMatching`,
+  :class:`ContrastiveDivergence`, :class:`PersistentCD` (``ebmlab.training.contrastive``);
+  :class:`MCMCReplay` (``ebmlab.training.replay``); :class:`ScoreMatching`,
   :class:`SlicedScoreMatching`, :class:`DenoisingScoreMatching`, :class:`NCSNObjective`
   (``ebmlab.training.score``); or your own :class:`Objective`.
 * Metrics (``ebmlab.training.callbacks``): :class:`ExactLogLikelihood`,
@@ -12,12 +12,13 @@ r"""Training: one loop, :func:`fit`, and the methods of the course as objective 
 """
 
 from .callbacks import AISLogLikelihood, ExactLogLikelihood, GridKL
-from .contrastive import ContrastiveDivergence, MCMCReplay, MLEObjective, PersistentCD
+from .contrastive import ContrastiveDivergence, MLEObjective, PersistentCD
 from .guard import TrainingDivergedError
 from .history import History
 from .loop import fit
 from .methods import METHODS, make_objective
 from .objective import Objective
+from .replay import MCMCReplay
 from .score import DenoisingScoreMatching, NCSNObjective, ScoreMatching, SlicedScoreMatching
 
 __all__ = [

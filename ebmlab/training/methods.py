@@ -2,7 +2,8 @@
 
 Each method of the course is a small objective class (see
 :class:`~ebmlab.training.Objective`): likelihood-based ones in
-:mod:`ebmlab.training.contrastive`, score-based ones in :mod:`ebmlab.training.score`.
+``ebmlab.training.contrastive`` and ``ebmlab.training.replay``, score-based ones in
+``ebmlab.training.score``.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from .contrastive import ContrastiveDivergence, MCMCReplay, MLEObjective, PersistentCD
+from .contrastive import ContrastiveDivergence, MLEObjective, PersistentCD
 from .objective import Objective
+from .replay import MCMCReplay
 from .score import DenoisingScoreMatching, NCSNObjective, ScoreMatching, SlicedScoreMatching
 
 __all__ = ["METHODS", "make_objective"]
