@@ -38,10 +38,12 @@ from ebmlab.exercises._registry import Check, bank_chapters
 from ebmlab.exercises._runner import run_check
 from ebmlab.exercises._submission import execute_cell, new_namespace, read_cells
 from ebmlab.exercises.expect import (
+    call_student,
     expect_close,
     expect_device,
     expect_dtype,
     expect_finite,
+    expect_grad_mode,
     expect_tensor,
     expect_unchanged,
 )
@@ -265,6 +267,40 @@ def test_expect_helpers_messages():
     x[0, 0] = 5
     with pytest.raises(CheckFailure, match="x after the call: expected the input left unchanged"):
         expect_unchanged(x, snapshot, what="x")
+
+
+def test_call_student_turns_errors_into_failures_and_lets_the_stub_through():
+    def broken(x, *, scale):
+        raise RuntimeError("element 0 of tensors does not require grad\nsecond line")
+
+    def stub(x):
+        raise NotImplementedError
+
+    assert call_student(lambda x, *, scale: scale * x, 2, scale=3, what="f(2)", expected="6",
+                        hint="h") == 6
+    with pytest.raises(CheckFailure, match=r"^f\(x\): expected a number; got RuntimeError: "
+                                           r"element 0 of tensors does not require grad\. "
+                                           r"Hint: use enable_grad"):
+        call_student(broken, 1, scale=2, what="f(x)", expected="a number",
+                     hint="use enable_grad")
+    with pytest.raises(NotImplementedError):
+        call_student(stub, 1, what="f(x)", expected="a number", hint="h")
+    with pytest.raises(ValueError):  # not among `errors`: a bug of the check, not a failure
+        call_student(lambda x: int("x"), 1, what="f(x)", expected="a number", hint="h")
+    with pytest.raises(CheckFailure, match="got ValueError: invalid literal"):
+        call_student(lambda x: int("x"), 1, what="f(x)", expected="a number", hint="h",
+                     errors=(ValueError,))
+
+
+def test_expect_grad_mode():
+    expect_grad_mode(True, what="f(x)")
+    with torch.no_grad():
+        expect_grad_mode(False, what="f(x)")
+        with pytest.raises(CheckFailure, match="the grad mode after f\\(x\\): expected still "
+                                               "enabled; got disabled"):
+            expect_grad_mode(True, what="f(x)")
+    with pytest.raises(CheckFailure, match="expected still disabled; got enabled"):
+        expect_grad_mode(False, what="f(x)")
 
 
 # --- runners ----------------------------------------------------------------------------

@@ -15,22 +15,25 @@ Every helper returns the (validated) value so checks can chain them::
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 import torch
 
 __all__ = [
     "CheckFailure",
+    "call_student",
     "describe",
     "expect_close",
     "expect_device",
     "expect_dtype",
     "expect_finite",
+    "expect_grad_mode",
     "expect_shape",
     "expect_tensor",
     "expect_unchanged",
     "fail",
+    "first_line",
     "probe_device",
 ]
 
@@ -239,6 +242,37 @@ def expect_unchanged(tensor: torch.Tensor, snapshot: torch.Tensor, *, what: str 
              hint=hint or "do not modify the function's inputs in place (no x += ..., x[...] = "
                           "..., x.add_(...)); work on a copy or build a new tensor.")
     return tensor
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, at most 200 characters."""
+    return (str(exc).strip().splitlines() or [""])[0][:200]
+
+
+def call_student(fn: Callable[..., object], *args: object, what: str, expected: str,
+                 hint: str, errors: tuple[type[Exception], ...] = (RuntimeError,),
+                 **kwargs: object) -> object:
+    """Call the student's ``fn(*args, **kwargs)``; an error of type ``errors`` is a failure.
+
+    The failure names ``what`` was called, the ``expected`` result, the error's type and
+    first line, and the ``hint``. :class:`NotImplementedError` (the unsolved stub) passes
+    through, so the report says the exercise is not implemented yet.
+    """
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except errors as exc:
+        fail(what, expected=expected, got=f"{type(exc).__name__}: {first_line(exc)}",
+             hint=hint)
+
+
+def expect_grad_mode(enabled: bool, *, what: str, hint: str | None = None) -> None:
+    """Check that autograd's grad mode is still ``enabled`` after the call ``what``."""
+    if torch.is_grad_enabled() != enabled:
+        fail(f"the grad mode after {what}",
+             expected="still enabled" if enabled else "still disabled",
+             got="disabled" if enabled else "enabled", hint=hint)
 
 
 def probe_device() -> torch.device:

@@ -35,9 +35,11 @@ from torch import nn
 from ...energies import GaussianMixture
 from .._registry import register
 from ..expect import (
+    call_student,
     expect_close,
     expect_device,
     expect_finite,
+    expect_grad_mode,
     expect_tensor,
     expect_unchanged,
     fail,
@@ -80,19 +82,6 @@ def _expect_score(got: object, reference: torch.Tensor, x: torch.Tensor, *, what
         hint = ("your result is exactly the opposite: the score is MINUS the gradient of the "
                 "energy, s(x) = ∇_x log p(x) = -∇_x E(x).")
     return expect_close(got_t, reference, atol=atol, rtol=rtol, what=what, hint=hint)
-
-
-def _call(score: Score, energy: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-          *, context: str, hint: str) -> torch.Tensor:
-    """Call the student's function; turn a RuntimeError into a failure with ``hint``."""
-    try:
-        return score(energy, x)
-    except NotImplementedError:
-        raise
-    except RuntimeError as exc:
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        fail(f"score(energy, x) {context}", expected="the score",
-             got=f"RuntimeError: {first}", hint=hint)
 
 
 class _ShiftedEnergy(nn.Module):
@@ -183,18 +172,16 @@ def _no_grad(score: Score) -> None:
     hint = ("samplers call the score inside torch.no_grad(); compute the gradient inside "
             "`with torch.enable_grad():` (on a copy x.detach().requires_grad_(True)).")
     with torch.no_grad():
-        got = _call(score, _as_callable(gm), x, context="called inside torch.no_grad()",
-                    hint=hint)
-        if torch.is_grad_enabled():
-            fail("the grad mode after score(energy, x) inside torch.no_grad()",
-                 expected="still disabled", got="enabled",
-                 hint="use `with torch.enable_grad():` so the mode is restored on exit; "
-                      "do not call torch.set_grad_enabled(True).")
+        got = call_student(score, _as_callable(gm), x,
+                           what="score(energy, x) called inside torch.no_grad()",
+                           expected="the score", hint=hint)
+        expect_grad_mode(False, what="score(energy, x) inside torch.no_grad()",
+                         hint="use `with torch.enable_grad():` so the mode is restored on "
+                              "exit; do not call torch.set_grad_enabled(True).")
     _expect_score(got, gm.score(x), x, what="score(E, x) called inside torch.no_grad()")
     score(_as_callable(gm), x)
-    if not torch.is_grad_enabled():
-        fail("the grad mode after score(energy, x)", expected="still enabled", got="disabled",
-             hint="restore the grad mode you changed (use a `with` block).")
+    expect_grad_mode(True, what="score(energy, x)",
+                     hint="restore the grad mode you changed (use a `with` block).")
 
 
 @score_ex.check("leaves x and the energy's parameters untouched", points=1)
@@ -437,25 +424,18 @@ def _ula_no_grad(langevin_step: Step) -> None:
     noise = torch.randn(5, 2, dtype=_F64, generator=g)
     what = "langevin_step(E, x, 0.1, noise) called inside torch.no_grad()"
     with torch.no_grad():
-        try:
-            got = langevin_step(_as_callable(gm), x, 0.1, noise)
-        except NotImplementedError:
-            raise
-        except RuntimeError as exc:
-            first = (str(exc).strip().splitlines() or [""])[0][:200]
-            fail(what, expected="the next state", got=f"RuntimeError: {first}",
-                 hint="samplers run under torch.no_grad(); compute the gradient inside "
-                      "`with torch.enable_grad():` on x.detach().requires_grad_(True).")
-        if torch.is_grad_enabled():
-            fail("the grad mode after langevin_step inside torch.no_grad()",
-                 expected="still disabled", got="enabled",
-                 hint="use `with torch.enable_grad():`, which restores the mode on exit; "
-                      "do not call torch.set_grad_enabled(True).")
+        got = call_student(langevin_step, _as_callable(gm), x, 0.1, noise, what=what,
+                           expected="the next state",
+                           hint="samplers run under torch.no_grad(); compute the gradient "
+                                "inside `with torch.enable_grad():` on "
+                                "x.detach().requires_grad_(True).")
+        expect_grad_mode(False, what="langevin_step inside torch.no_grad()",
+                         hint="use `with torch.enable_grad():`, which restores the mode on "
+                              "exit; do not call torch.set_grad_enabled(True).")
     outside = expect_tensor(langevin_step(_as_callable(gm), x, 0.1, noise),
                             what="langevin_step(E, x, 0.1, noise)", shape=x.shape)
-    if not torch.is_grad_enabled():
-        fail("the grad mode after langevin_step", expected="still enabled", got="disabled",
-             hint="restore the grad mode you changed (use a `with` block).")
+    expect_grad_mode(True, what="langevin_step",
+                     hint="restore the grad mode you changed (use a `with` block).")
     got = expect_tensor(got, what=what, shape=x.shape)
     expect_close(got, outside.detach(), atol=1e-12, rtol=1e-10, what=what,
                  hint="under no_grad your function returns something else than with gradients "
@@ -775,18 +755,13 @@ def _mala_contract(mala_log_acceptance: LogAcceptance) -> None:
         x_before, y_before = x.clone(), y.clone()
         what = f"mala_log_acceptance(E, x, y, 0.1) for one chain in {dtype} under no_grad"
         with torch.no_grad():
-            try:
-                got = mala_log_acceptance(_as_callable(gm), x, y, 0.1)
-            except NotImplementedError:
-                raise
-            except RuntimeError as exc:
-                first = (str(exc).strip().splitlines() or [""])[0][:200]
-                fail(what, expected="log α", got=f"RuntimeError: {first}",
-                     hint="MALA runs under torch.no_grad(); compute the gradients inside "
-                          "`with torch.enable_grad():` on detached copies of x and y.")
-            if torch.is_grad_enabled():
-                fail(f"the grad mode after {what}", expected="still disabled", got="enabled",
-                     hint="use `with torch.enable_grad():`, which restores the mode on exit.")
+            got = call_student(mala_log_acceptance, _as_callable(gm), x, y, 0.1, what=what,
+                               expected="log α",
+                               hint="MALA runs under torch.no_grad(); compute the gradients "
+                                    "inside `with torch.enable_grad():` on detached copies "
+                                    "of x and y.")
+            expect_grad_mode(False, what=what, hint="use `with torch.enable_grad():`, which "
+                                                    "restores the mode on exit.")
         got = expect_tensor(got, what=what, shape=(1,),
                             hint="one value per chain: shape (B,), also for B = 1.")
         expect_tensor(got, what=what, dtype=dtype,

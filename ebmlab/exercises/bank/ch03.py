@@ -30,7 +30,7 @@ from torch import nn
 from ...energies import RBM, BoltzmannMachine
 from ...partition import exact_log_partition
 from .._registry import register
-from ..expect import expect_close, expect_tensor, fail
+from ..expect import call_student, expect_close, expect_grad_mode, expect_tensor, fail
 
 _F64 = torch.float64
 
@@ -138,18 +138,6 @@ def _ascent_reference(module: nn.Module, x_data: torch.Tensor) -> list[torch.Ten
     with torch.enable_grad():
         log_lik = -module(x_data).mean() - exact_log_partition(module)
         return list(torch.autograd.grad(log_lik, params))
-
-
-def _call(fn: Callable[..., object], *args: object, context: str, hint: str,
-          **kwargs: object) -> object:
-    """Call the student's function; turn a RuntimeError into a failure with ``hint``."""
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise
-    except RuntimeError as exc:
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        fail(context, expected="a list of gradients", got=f"RuntimeError: {first}", hint=hint)
 
 
 # =========================================================================================
@@ -273,9 +261,9 @@ def _detached_samples(mle_gradient: MLEGradient) -> None:
             "points, so use x_model.detach(). Differentiating through x_model adds the "
             "sampler's own dependence on θ (here it cancels the whole model term).")
     got = _result_list(
-        _call(mle_gradient, energy, x_data, x_model,
-              context="mle_gradient(energy, data, samples) with samples that require grad",
-              hint=hint),
+        call_student(mle_gradient, energy, x_data, x_model,
+                     what="mle_gradient(energy, data, samples) with samples that require grad",
+                     expected="a list of gradients", hint=hint),
         energy, what="mle_gradient(energy, data, samples)", hint=_SHAPE_31)
     with torch.no_grad():
         xs = x_model.detach()
@@ -353,12 +341,12 @@ def _contract(mle_gradient: MLEGradient) -> None:
     hint = ("samplers and training loops call this inside torch.no_grad(); compute the "
             "gradient inside `with torch.enable_grad():`.")
     with torch.no_grad():
-        got = _call(mle_gradient, net, x_data, x_model,
-                    context="mle_gradient(...) called inside torch.no_grad()", hint=hint)
-        if torch.is_grad_enabled():
-            fail("the grad mode after mle_gradient(...) inside torch.no_grad()",
-                 expected="still disabled", got="enabled",
-                 hint="use `with torch.enable_grad():` so the mode is restored on exit.")
+        got = call_student(mle_gradient, net, x_data, x_model,
+                           what="mle_gradient(...) called inside torch.no_grad()",
+                           expected="a list of gradients", hint=hint)
+        expect_grad_mode(False, what="mle_gradient(...) inside torch.no_grad()",
+                         hint="use `with torch.enable_grad():` so the mode is restored on "
+                              "exit.")
     got = _result_list(got, net, what="mle_gradient(net, data, one sample)", hint=_SHAPE_31)
     for name, p, t in zip(_names(net), params, got, strict=True):
         what = f"mle_gradient(...) entry for parameter '{name}'"
@@ -503,8 +491,9 @@ def _contract_32(model_expectation: ModelExpectation) -> None:
     params = {n: p.detach().clone() for n, p in bm.named_parameters()}
     hint = "compute the gradients inside `with torch.enable_grad():`."
     with torch.no_grad():
-        got = _call(model_expectation, bm, states,
-                    context="model_expectation(...) called inside torch.no_grad()", hint=hint)
+        got = call_student(model_expectation, bm, states,
+                           what="model_expectation(...) called inside torch.no_grad()",
+                           expected="a list of gradients", hint=hint)
     got = _result_list(got, bm, what="model_expectation(bm, states)", hint=_SHAPE_32)
     if not torch.equal(states, snapshot) or states.requires_grad:
         fail("states after the call", expected="unchanged (values and requires_grad)",

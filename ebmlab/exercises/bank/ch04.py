@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from ...energies import RBM
 from ...partition import exact_log_partition
 from .._registry import register
-from ..expect import expect_close, expect_tensor, fail
+from ..expect import call_student, expect_close, expect_tensor, fail
 
 _F64 = torch.float64
 
@@ -82,18 +82,6 @@ def _rbm(n_visible: int, n_hidden: int, seed: int, *, scale: float = 0.8,
 
 def _params(rbm: RBM, dtype: torch.dtype = _F64) -> tuple[torch.Tensor, ...]:
     return tuple(p.detach().to(dtype) for p in (rbm.weight, rbm.visible_bias, rbm.hidden_bias))
-
-
-def _call(fn: Callable[..., object], *args: object, context: str, expected: str, hint: str,
-          **kwargs: object) -> object:
-    """Call the student's function; turn a RuntimeError into a failure with ``hint``."""
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise
-    except RuntimeError as exc:
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        fail(context, expected=expected, got=f"RuntimeError: {first}", hint=hint)
 
 
 # =========================================================================================
@@ -239,8 +227,8 @@ def _cd_contract(cd_k_gradient: Callable[..., object]) -> None:
         for batch in (1, 5):
             v = (torch.rand(batch, 6, generator=_generator(batch)) < 0.5).to(dtype)
             what = f"cd_k_gradient(rbm, v, 1) for v of shape ({batch}, 6) and dtype {dtype}"
-            got = _cd_result(_call(cd_k_gradient, rbm, v, 1, generator=_generator(3),
-                                   context=what, expected="(dW, da, db)", hint=_PROTOCOL),
+            got = _cd_result(call_student(cd_k_gradient, rbm, v, 1, generator=_generator(3),
+                                          what=what, expected="(dW, da, db)", hint=_PROTOCOL),
                              rbm, what=what)
             for name, t in zip(_NAMES, got, strict=True):
                 expect_tensor(t, what=f"{what}, {name}", dtype=dtype,
@@ -499,8 +487,8 @@ def _log_f(rbm: RBM, v: torch.Tensor, beta: float, a0: torch.Tensor) -> torch.Te
 
 def _ais_call(fn: Callable[..., object], rbm: RBM, v: torch.Tensor, beta_prev: float,
               beta: float, a0: torch.Tensor, *, what: str) -> torch.Tensor:
-    got = _call(fn, rbm, v, beta_prev, beta, a0, context=what,
-                expected="log-weight increments", hint=_AIS_FORMULA)
+    got = call_student(fn, rbm, v, beta_prev, beta, a0, what=what,
+                       expected="log-weight increments", hint=_AIS_FORMULA)
     return expect_tensor(got, what=what, shape=(v.shape[0],),
                          hint="one increment per chain: shape (B,), no .sum() over the batch.")
 

@@ -29,8 +29,10 @@ from ...samplers import langevin
 from ...utils import randn_like
 from .._registry import register
 from ..expect import (
+    call_student,
     expect_close,
     expect_device,
+    expect_grad_mode,
     expect_tensor,
     expect_unchanged,
     fail,
@@ -49,10 +51,6 @@ def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [""])[0][:200]
 
 
 # ====================================================================== exercise 7.1
@@ -211,13 +209,8 @@ def _follows_device(rbm_free_energy: FreeEnergy) -> None:
             + (" This check runs your function on 'meta' tensors (shape and dtype, no data) "
                "to find tensors created on the wrong device." if meta else ""))
     what = f"rbm_free_energy(v, W, a, b) for inputs on device {device}"
-    try:
-        got = rbm_free_energy(v, w, a, b)
-    except NotImplementedError:
-        raise
-    except (RuntimeError, TypeError, ValueError) as exc:
-        fail(what, expected=f"a tensor on {device}",
-             got=f"{type(exc).__name__}: {_first_line(exc)}", hint=hint)
+    got = call_student(rbm_free_energy, v, w, a, b, what=what, expected=f"a tensor on {device}",
+                       hint=hint, errors=(RuntimeError, TypeError, ValueError))
     got = expect_tensor(got, what=what, shape=(5,), hint=_F_SHAPE)
     expect_device(got, device, what=what, hint=hint)
     if not meta:
@@ -456,21 +449,16 @@ def _side_effects(replay_negatives: Negatives) -> None:
                   ".backward() also fills the parameters' .grad and corrupts the training step.")
     reference = got.detach().clone()
     with torch.no_grad():
-        try:
-            again = _call_negatives(replay_negatives, net, {k: v.clone() for k, v in inp.items()},
-                                    reinit_prob=0.2, step_size=0.05, noise_scale=0.05,
-                                    grad_clip=1.0)
-        except NotImplementedError:
-            raise
-        except RuntimeError as exc:
-            fail(_negatives_what("called inside torch.no_grad()"), expected="the negatives",
-                 got=f"RuntimeError: {_first_line(exc)}",
-                 hint="compute ∇_x E inside `with torch.enable_grad():` on "
-                      "x.detach().requires_grad_(True).")
-        if torch.is_grad_enabled():
-            fail("the grad mode after the call inside torch.no_grad()",
-                 expected="still disabled", got="enabled",
-                 hint="use `with torch.enable_grad():`, which restores the mode on exit.")
+        again = call_student(_call_negatives, replay_negatives, net,
+                             {k: v.clone() for k, v in inp.items()}, reinit_prob=0.2,
+                             step_size=0.05, noise_scale=0.05, grad_clip=1.0,
+                             what=_negatives_what("called inside torch.no_grad()"),
+                             expected="the negatives",
+                             hint="compute ∇_x E inside `with torch.enable_grad():` on "
+                                  "x.detach().requires_grad_(True).")
+        expect_grad_mode(False, what="the call inside torch.no_grad()",
+                         hint="use `with torch.enable_grad():`, which restores the mode on "
+                              "exit.")
     expect_close(again, reference, atol=1e-12, rtol=1e-12,
                  what=_negatives_what("called inside torch.no_grad()"),
                  hint="the result must not depend on the grad mode.")
@@ -526,14 +514,10 @@ def _negatives_device(replay_negatives: Negatives) -> None:
     def quadratic(x: torch.Tensor) -> torch.Tensor:
         return 0.5 * (x ** 2).sum(-1)
 
-    try:
-        got = _call_negatives(replay_negatives, quadratic, inp, reinit_prob=0.5,
-                              step_size=0.1, noise_scale=0.1, grad_clip=1.0)
-    except NotImplementedError:
-        raise
-    except (RuntimeError, TypeError, ValueError) as exc:
-        fail(what, expected=f"a tensor on {device}",
-             got=f"{type(exc).__name__}: {_first_line(exc)}", hint=hint)
+    got = call_student(_call_negatives, replay_negatives, quadratic, inp, reinit_prob=0.5,
+                       step_size=0.1, noise_scale=0.1, grad_clip=1.0, what=what,
+                       expected=f"a tensor on {device}", hint=hint,
+                       errors=(RuntimeError, TypeError, ValueError))
     got = expect_tensor(got, what=what, shape=(4, 2), hint=_N_SHAPE)
     expect_device(got, device, what=what, hint=hint)
     if not meta:
