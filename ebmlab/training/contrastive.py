@@ -79,14 +79,26 @@ class _NegativePhase(Objective):
     (:meth:`_chain_end`).
     """
 
-    alpha: float
-    k: int
     persistent: bool = False  # whether the chains carry over from one update to the next
     # Set by _setup_sampler: the chains are the RBM's own Gibbs sweeps (so a persistent
     # chain can keep its hidden probabilities), and the whole update can be done by
     # ebmlab.energies.rbm.contrastive_divergence_grad.
     _rbm_sweeps: bool = False
     _rbm_closed_form: bool = False
+
+    def __init__(self, k: int = 1, *, sampler: str | None = None, step_size: float = 0.01,
+                 noise_scale: float | None = None, grad_clip: float | None = None,
+                 alpha: float = 0.0):
+        self.k = _check_int(k, "k")
+        self.sampler = sampler
+        self.step_size = step_size
+        self.noise_scale = noise_scale
+        self.grad_clip = grad_clip
+        self.alpha = check_positive(alpha, "alpha", strict=False)
+
+    def init(self, model: nn.Module, data: torch.Tensor,
+             generator: torch.Generator | None) -> None:
+        self._setup_sampler(model, data)
 
     @abc.abstractmethod
     def _chain_start(self, batch: torch.Tensor) -> torch.Tensor:
@@ -246,20 +258,6 @@ class ContrastiveDivergence(_NegativePhase):
     name = "cd"
     hint = "for Langevin negatives, a smaller step_size or a grad_clip option"
 
-    def __init__(self, k: int = 1, *, sampler: str | None = None, step_size: float = 0.01,
-                 noise_scale: float | None = None, grad_clip: float | None = None,
-                 alpha: float = 0.0):
-        self.k = _check_int(k, "k")
-        self.sampler = sampler
-        self.step_size = step_size
-        self.noise_scale = noise_scale
-        self.grad_clip = grad_clip
-        self.alpha = check_positive(alpha, "alpha", strict=False)
-
-    def init(self, model: nn.Module, data: torch.Tensor,
-             generator: torch.Generator | None) -> None:
-        self._setup_sampler(model, data)
-
     def _chain_start(self, batch: torch.Tensor) -> torch.Tensor:
         return batch  # chains start at the data
 
@@ -297,19 +295,15 @@ class PersistentCD(_NegativePhase):
     def __init__(self, n_chains: int | None = None, k: int = 1, *, sampler: str | None = None,
                  step_size: float = 0.01, noise_scale: float | None = None,
                  grad_clip: float | None = None, alpha: float = 0.0):
+        super().__init__(k, sampler=sampler, step_size=step_size, noise_scale=noise_scale,
+                         grad_clip=grad_clip, alpha=alpha)
         self.n_chains = None if n_chains is None else _check_int(n_chains, "n_chains")
-        self.k = _check_int(k, "k")
-        self.sampler = sampler
-        self.step_size = step_size
-        self.noise_scale = noise_scale
-        self.grad_clip = grad_clip
-        self.alpha = check_positive(alpha, "alpha", strict=False)
         self._chains: torch.Tensor | None = None
         self._hidden: torch.Tensor | None = None
 
     def init(self, model: nn.Module, data: torch.Tensor,
              generator: torch.Generator | None) -> None:
-        self._setup_sampler(model, data)
+        super().init(model, data, generator)
         self._chains = None
         self._hidden = None
         if self.n_chains is not None:
