@@ -61,6 +61,19 @@ def _load_digits() -> tuple[np.ndarray, np.ndarray]:
     return d.data.astype(np.float64), d.target.astype(np.int64)
 
 
+def _digits_output(values: np.ndarray, target: np.ndarray, as_images: bool, return_labels: bool,
+                   dtype: torch.dtype, device: torch.device | str | None
+                   ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """The digits as a tensor of ``dtype`` on ``device`` (as images if asked), with labels."""
+    x = torch.from_numpy(values)
+    if as_images:
+        x = x.reshape(-1, 1, 8, 8)
+    x = _finish(x, dtype, device)
+    if return_labels:
+        return x, torch.from_numpy(target).to(x.device)
+    return x
+
+
 def digits(*, as_images: bool = False, return_labels: bool = False,
            dtype: torch.dtype = torch.float32, device: torch.device | str | None = None,
            ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -85,13 +98,7 @@ def digits(*, as_images: bool = False, return_labels: bool = False,
     """
     _check_float_dtype(dtype)
     data, target = _load_digits()
-    x = torch.from_numpy(data / 16.0)
-    if as_images:
-        x = x.reshape(-1, 1, 8, 8)
-    x = _finish(x, dtype, device)
-    if return_labels:
-        return x, torch.from_numpy(target).to(x.device)
-    return x
+    return _digits_output(data / 16.0, target, as_images, return_labels, dtype, device)
 
 
 def binarized_digits(threshold: float = 0.5, *, scale: bool = True, as_images: bool = False,
@@ -126,10 +133,5 @@ def binarized_digits(threshold: float = 0.5, *, scale: bool = True, as_images: b
     _check_float_dtype(dtype)
     data, target = _load_digits()
     grey = data / 16.0 if scale else data
-    x = torch.from_numpy((grey > t).astype(np.float64))
-    if as_images:
-        x = x.reshape(-1, 1, 8, 8)
-    x = _finish(x, dtype, device)
-    if return_labels:
-        return x, torch.from_numpy(target).to(x.device)
-    return x
+    return _digits_output((grey > t).astype(np.float64), target, as_images, return_labels,
+                          dtype, device)
