@@ -44,6 +44,7 @@ from ebmlab.exercises.expect import (
     expect_dtype,
     expect_finite,
     expect_grad_mode,
+    expect_no_parameter_grads,
     expect_tensor,
     expect_unchanged,
 )
@@ -290,6 +291,16 @@ def test_call_student_turns_errors_into_failures_and_lets_the_stub_through():
     with pytest.raises(CheckFailure, match="got ValueError: invalid literal"):
         call_student(lambda x: int("x"), 1, what="f(x)", expected="a number", hint="h",
                      errors=(ValueError,))
+
+
+def test_expect_no_parameter_grads():
+    net = torch.nn.Linear(2, 1)
+    expect_no_parameter_grads(net)
+    net(torch.ones(1, 2)).sum().backward()
+    with pytest.raises(CheckFailure, match=r"the energy's parameters after the call: expected "
+                                           r"no \.grad \(None\); got gradients accumulated in "
+                                           r"2 parameter\(s\) \(weight, bias\)"):
+        expect_no_parameter_grads(net)
 
 
 def test_expect_grad_mode():

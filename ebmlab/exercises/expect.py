@@ -29,6 +29,7 @@ __all__ = [
     "expect_dtype",
     "expect_finite",
     "expect_grad_mode",
+    "expect_no_parameter_grads",
     "expect_shape",
     "expect_tensor",
     "expect_unchanged",
@@ -273,6 +274,20 @@ def expect_grad_mode(enabled: bool, *, what: str, hint: str | None = None) -> No
         fail(f"the grad mode after {what}",
              expected="still enabled" if enabled else "still disabled",
              got="disabled" if enabled else "enabled", hint=hint)
+
+
+def expect_no_parameter_grads(module: torch.nn.Module, *,
+                              what: str = "the energy's parameters",
+                              hint: str | None = None) -> None:
+    """Check that the call left no gradient in ``module``'s parameters' ``.grad``."""
+    touched = [name for name, p in module.named_parameters() if p.grad is not None]
+    if touched:
+        fail(f"{what} after the call", expected="no .grad (None)",
+             got=f"gradients accumulated in {len(touched)} parameter(s) ({', '.join(touched)})",
+             hint=hint or "energy(x).sum().backward() also accumulates gradients into the "
+                          "model's parameters and would corrupt a training step; "
+                          "torch.autograd.grad(energy(x).sum(), x) returns the gradient with "
+                          "respect to x only.")
 
 
 def probe_device() -> torch.device:

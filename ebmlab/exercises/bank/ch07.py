@@ -33,6 +33,7 @@ from ..expect import (
     expect_close,
     expect_device,
     expect_grad_mode,
+    expect_no_parameter_grads,
     expect_tensor,
     expect_unchanged,
     fail,
@@ -441,11 +442,8 @@ def _side_effects(replay_negatives: Negatives) -> None:
                          hint="do not modify the buffer or the random numbers in place "
                               "(x = buffer[idx] is a copy, but x[mask] = ... on a view of the "
                               "buffer is not); the caller writes the negatives back itself.")
-    touched = [n for n, p in net.named_parameters() if p.grad is not None]
-    if touched:
-        fail("the energy's parameters after the call", expected="no .grad (None)",
-             got=f"gradients accumulated in {', '.join(touched)}",
-             hint="use torch.autograd.grad(energy(x).sum(), x), which returns ∇_x E only; "
+    expect_no_parameter_grads(
+        net, hint="use torch.autograd.grad(energy(x).sum(), x), which returns ∇_x E only; "
                   ".backward() also fills the parameters' .grad and corrupts the training step.")
     reference = got.detach().clone()
     with torch.no_grad():
