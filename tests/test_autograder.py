@@ -50,6 +50,19 @@ from ebmlab.exercises.expect import (
 )
 
 from .conftest import ROOT
+from .hostile_functions import (
+    double_device,
+    double_dtype,
+    double_exits,
+    double_floods,
+    double_loops,
+    double_mutates,
+    double_nan,
+    double_os_exit,
+    double_raises,
+    double_shape,
+    double_state,
+)
 
 BANK = ROOT / "tests" / "autograder_bank.py"
 load_bank(BANK)  # exercises 99.1 ("double", with a state canary) and 99.2-99.12
@@ -94,50 +107,6 @@ def double_stub(x):
     raise NotImplementedError
 
 
-def double_raises(x):
-    raise ValueError("boom")
-
-
-def double_loops(x):
-    while True:
-        pass
-
-
-def double_nan(x):
-    return 2 * x * float("nan")
-
-
-def double_shape(x):
-    return (2 * x).sum(-1)
-
-
-def double_dtype(x):
-    return (2 * x).float()
-
-
-def double_device(x):
-    return (2 * x).to("meta")
-
-
-def double_mutates(x):
-    x.mul_(2)
-    return x
-
-
-def double_floods(x):
-    for i in range(10**7):
-        print(i)
-    return 2 * x
-
-
-def double_exits(x):
-    sys.exit(3)
-
-
-def double_os_exit(x):
-    os._exit(5)
-
-
 def double_segfaults(x):
     ctypes.string_at(0)
     return 2 * x
@@ -151,16 +120,6 @@ def double_closes_pipes_and_loops(x):
     os.closerange(3, 1024)  # the result pipe too: the grader sees end-of-file early
     while True:
         pass
-
-
-def double_state(x):
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(123)
-    np.random.seed(7)  # noqa: NPY002
-    random.seed(7)
-    torch.set_grad_enabled(False)
-    torch.set_num_threads(3)
-    return 2 * x
 
 
 def double_prints(x):

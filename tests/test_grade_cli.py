@@ -4,6 +4,7 @@ report, folders grade to JSON, and files that cannot be graded exit non-zero wit
 from __future__ import annotations
 
 import codeop
+import inspect
 import json
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ from ebmlab.__main__ import main
 from ebmlab.exercises import GradingError, exercises, grade_file, load_bank
 from ebmlab.exercises._submission import execute_cell, plan_exercises, read_cells
 
+from . import hostile_functions
 from .conftest import ROOT
 
 BANK = str(ROOT / "tests" / "autograder_bank.py")
@@ -24,47 +26,14 @@ FAST = ["--timeout", "2", "--cell-timeout", "2", "--bank", BANK]
 SOLUTION = (ROOT / "solutions" / "ch02.py").read_text()
 load_bank(BANK)  # exercises 99.x, for the in-process planning tests
 
-HOSTILE_FUNCTIONS = '''
-import os, sys, torch
-
-def double_raises(x):
-    raise ValueError("boom")
-
-def double_loops(x):
-    while True:
-        pass
-
-def double_shape(x):
-    return (2 * x).sum(-1)
-
-def double_dtype(x):
-    return (2 * x).float()
-
-def double_device(x):
-    return (2 * x).to("meta")
-
-def double_mutates(x):
-    x.mul_(2)
-    return x
-
-def double_floods(x):
-    for i in range(10**7):
-        print(i)
-    return 2 * x
-
-def double_exits(x):
-    sys.exit(3)
-
-def double_os_exit(x):
-    os._exit(5)
-
-def double_state(x):
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(123)
-    torch.set_grad_enabled(False)
-    torch.set_num_threads(3)
-    return 2 * x
-'''
+#: The hostile answers of exercises 99.2-99.12 as a submission's text; double_nan (99.4) is
+#: left out, to test a function that the submission does not define.
+HOSTILE_FUNCTIONS = "\n" + "\n".join(
+    ["import os, random, sys", "import numpy as np", "import torch", ""]
+    + [inspect.getsource(getattr(hostile_functions, name))
+       for name in ("double_raises", "double_loops", "double_shape", "double_dtype",
+                    "double_device", "double_mutates", "double_floods", "double_exits",
+                    "double_os_exit", "double_state")])
 
 #: exercise id -> (points, status of its failed check or None, words in the message)
 EXPECTED = {
