@@ -40,6 +40,7 @@ from ebmlab.exercises._submission import execute_cell, new_namespace, read_cells
 from ebmlab.exercises.expect import (
     call_student,
     expect_close,
+    expect_detached,
     expect_device,
     expect_dtype,
     expect_finite,
@@ -260,6 +261,15 @@ def test_expect_no_parameter_grads():
                                            r"no \.grad \(None\); got gradients accumulated in "
                                            r"2 parameter\(s\) \(weight, bias\)"):
         expect_no_parameter_grads(net)
+
+
+def test_expect_detached():
+    x = torch.ones(2)
+    assert expect_detached(x) is x
+    with pytest.raises(CheckFailure, match=r"f\(x\): expected a tensor without a graph "
+                                           r"\(requires_grad False\); got a tensor that "
+                                           r"requires grad\. Hint: detach it"):
+        expect_detached(x.requires_grad_(True) * 2, what="f(x)", hint="detach it")
 
 
 def test_expect_grad_mode():

@@ -25,6 +25,7 @@ __all__ = [
     "call_student",
     "describe",
     "expect_close",
+    "expect_detached",
     "expect_device",
     "expect_dtype",
     "expect_finite",
@@ -230,6 +231,17 @@ def expect_close(got: object, expected: object, *, atol: float = 1e-6, rtol: flo
              got=f"{_number(g[idx].item())} (max abs error {_number(err.max().item())}{count})",
              hint=hint)
     return got_t
+
+
+def expect_detached(got: torch.Tensor, *, what: str = "the result",
+                    hint: str | None = None) -> torch.Tensor:
+    """Check that ``got`` carries no autograd graph (``requires_grad`` False)."""
+    if got.requires_grad or got.grad_fn is not None:
+        fail(what, expected="a tensor without a graph (requires_grad False)",
+             got="a tensor that requires grad",
+             hint=hint or "return the values themselves: .detach() the result, or compute "
+                          "it under torch.no_grad().")
+    return got
 
 
 def expect_unchanged(tensor: torch.Tensor, snapshot: torch.Tensor, *, what: str = "the input",

@@ -37,6 +37,7 @@ from .._registry import register
 from ..expect import (
     call_student,
     expect_close,
+    expect_detached,
     expect_device,
     expect_finite,
     expect_grad_mode,
@@ -223,11 +224,9 @@ def _shape_dtype(score: Score) -> None:
             expect_tensor(got, what=what, dtype=dtype,
                           hint="keep x's dtype: no .float()/.double(), and new tensors with "
                                "dtype=x.dtype.")
-            if got.requires_grad:
-                fail(what, expected="a tensor without a graph (requires_grad False)",
-                     got="a tensor that requires grad",
-                     hint="return the gradient itself: torch.autograd.grad(...) without "
-                          "create_graph, or .detach() the result.")
+            expect_detached(got, what=what,
+                            hint="return the gradient itself: torch.autograd.grad(...) "
+                                 "without create_graph, or .detach() the result.")
 
 
 
@@ -253,14 +252,10 @@ def _follows_device(score: Score) -> None:
             "never call .cpu() or .item()."
             + (" This check runs your function on a 'meta' tensor (shape and dtype, no data) "
                "to find tensors created on the wrong device." if meta else ""))
-    try:
-        got = score(lambda y: 0.5 * (y ** 2).sum(-1) + 3.0, x)
-    except NotImplementedError:
-        raise
-    except (RuntimeError, TypeError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        fail(f"score(E, x) for x on device {device}", expected=f"a tensor on {device}",
-             got=f"{type(exc).__name__}: {first}", hint=hint)
+    got = call_student(score, lambda y: 0.5 * (y ** 2).sum(-1) + 3.0, x,
+                       what=f"score(E, x) for x on device {device}",
+                       expected=f"a tensor on {device}", hint=hint,
+                       errors=(RuntimeError, TypeError, ValueError))
     got = expect_tensor(got, what=f"score(E, x) for x on device {device}", shape=x.shape,
                         hint=_SHAPE_HINT)
     expect_device(got, device, what=f"score(E, x) for x on device {device}", hint=hint)
@@ -476,11 +471,9 @@ def _ula_shape_dtype(langevin_step: Step) -> None:
             expect_tensor(got, what=what, dtype=dtype,
                           hint="keep x's dtype: no .double()/.float(), and Python floats for "
                                "the step size and its square root (math.sqrt).")
-            if got.requires_grad:
-                fail(what, expected="a tensor without a graph (requires_grad False)",
-                     got="a tensor that requires grad",
-                     hint="compute the update from the original x (or .detach() it): a chain "
-                          "that keeps every step's graph runs out of memory.")
+            expect_detached(got, what=what,
+                            hint="compute the update from the original x (or .detach() it): "
+                                 "a chain that keeps every step's graph runs out of memory.")
 
 
 @langevin_ex.check("follows the input's device", points=1)
@@ -495,14 +488,9 @@ def _ula_device(langevin_step: Step) -> None:
             "use math.sqrt for the step size; never call .cpu() or .item()."
             + (" This check runs your function on 'meta' tensors (shape and dtype, no data) "
                "to find tensors created on the wrong device." if meta else ""))
-    try:
-        got = langevin_step(_quadratic, x, 0.1, noise)
-    except NotImplementedError:
-        raise
-    except (RuntimeError, TypeError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        fail(what, expected=f"a tensor on {device}", got=f"{type(exc).__name__}: {first}",
-             hint=hint)
+    got = call_student(langevin_step, _quadratic, x, 0.1, noise, what=what,
+                       expected=f"a tensor on {device}", hint=hint,
+                       errors=(RuntimeError, TypeError, ValueError))
     got = expect_tensor(got, what=what, shape=x.shape)
     expect_device(got, device, what=what, hint=hint)
     if not meta:
@@ -756,9 +744,8 @@ def _mala_contract(mala_log_acceptance: LogAcceptance) -> None:
                             hint="one value per chain: shape (B,), also for B = 1.")
         expect_tensor(got, what=what, dtype=dtype,
                       hint="keep x's dtype: no .double()/.float(), Python floats for constants.")
-        if got.requires_grad:
-            fail(what, expected="a tensor without a graph", got="a tensor that requires grad",
-                 hint="compute log α from detached values (or .detach() the result).")
+        expect_detached(got, what=what,
+                        hint="compute log α from detached values (or .detach() the result).")
         expect_unchanged(x, x_before, what="x")
         expect_unchanged(y, y_before, what="y")
         if x.requires_grad or y.requires_grad:
@@ -779,14 +766,9 @@ def _mala_device(mala_log_acceptance: LogAcceptance) -> None:
             "Python floats for constants; never call .cpu() or .item()."
             + (" This check runs your function on 'meta' tensors (shape and dtype, no data) "
                "to find tensors created on the wrong device." if meta else ""))
-    try:
-        got = mala_log_acceptance(_quadratic, x.to(device), y.to(device), 0.1)
-    except NotImplementedError:
-        raise
-    except (RuntimeError, TypeError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        fail(what, expected=f"a tensor on {device}", got=f"{type(exc).__name__}: {first}",
-             hint=hint)
+    got = call_student(mala_log_acceptance, _quadratic, x.to(device), y.to(device), 0.1,
+                       what=what, expected=f"a tensor on {device}", hint=hint,
+                       errors=(RuntimeError, TypeError, ValueError))
     got = expect_tensor(got, what=what, shape=(4,))
     expect_device(got, device, what=what, hint=hint)
     if not meta:

@@ -30,7 +30,14 @@ from torch import nn
 from ...energies import RBM, BoltzmannMachine
 from ...partition import exact_log_partition
 from .._registry import register
-from ..expect import call_student, expect_close, expect_grad_mode, expect_tensor, fail
+from ..expect import (
+    call_student,
+    expect_close,
+    expect_detached,
+    expect_grad_mode,
+    expect_tensor,
+    fail,
+)
 
 _F64 = torch.float64
 
@@ -352,10 +359,8 @@ def _contract(mle_gradient: MLEGradient) -> None:
         what = f"mle_gradient(...) entry for parameter '{name}'"
         expect_tensor(t, what=what, dtype=p.dtype,
                       hint="keep the parameters' dtype (no .double() on the result).")
-        if t.requires_grad:
-            fail(what, expected="a tensor without a graph", got="a tensor that requires grad",
-                 hint="return the gradients themselves (torch.autograd.grad without "
-                      "create_graph), or .detach() them.")
+        expect_detached(t, what=what, hint="return the gradients themselves (torch.autograd."
+                                           "grad without create_graph), or .detach() them.")
     _compare(got, reference, net, what="mle_gradient(net, data, one sample)",
              hint=_HOW_31, atol=1e-6, rtol=1e-5, opposite_hint=_SIGN_31)
 
@@ -511,8 +516,6 @@ def _contract_32(model_expectation: ModelExpectation) -> None:
         what = f"model_expectation(...) entry for parameter '{name}'"
         expect_tensor(t, what=what, dtype=p.dtype,
                       hint="keep the parameters' dtype (no .float() on the result).")
-        if t.requires_grad:
-            fail(what, expected="a tensor without a graph", got="a tensor that requires grad",
-                 hint="return the gradients themselves, or .detach() them.")
+        expect_detached(t, what=what, hint="return the gradients themselves, or .detach() them.")
         if not bool(torch.isfinite(t).all()):
             fail(what, expected="finite values", got="NaN or infinity", hint=_HOW_32)

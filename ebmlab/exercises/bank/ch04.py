@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from ...energies import RBM
 from ...partition import exact_log_partition
 from .._registry import register
-from ..expect import call_student, expect_close, expect_tensor, fail
+from ..expect import call_student, expect_close, expect_detached, expect_tensor, fail
 
 _F64 = torch.float64
 
@@ -233,11 +233,9 @@ def _cd_contract(cd_k_gradient: Callable[..., object]) -> None:
             for name, t in zip(_NAMES, got, strict=True):
                 expect_tensor(t, what=f"{what}, {name}", dtype=dtype,
                               hint="keep v's dtype: no .float()/.double().")
-                if t.requires_grad:
-                    fail(f"{what}, {name}", expected="a tensor without a graph",
-                         got="a tensor that requires grad",
-                         hint="the estimate is data, not part of a graph: compute it under "
-                              "torch.no_grad(), or from rbm.weight.detach() etc.")
+                expect_detached(t, what=f"{what}, {name}",
+                                hint="the estimate is data, not part of a graph: compute it "
+                                     "under torch.no_grad(), or from rbm.weight.detach() etc.")
 
 
 @cd_ex.check("CD-1 with a seeded generator matches a reference implementation "
@@ -503,9 +501,8 @@ def _ais_contract(ais_log_weight_step: Callable[..., object]) -> None:
             what = f"ais_log_weight_step(rbm, v, 0.3, 0.4, a0) for v ({batch}, 6) of {dtype}"
             got = _ais_call(ais_log_weight_step, rbm, v, 0.3, 0.4, a0, what=what)
             expect_tensor(got, what=what, dtype=dtype, hint="keep v's dtype.")
-            if got.requires_grad:
-                fail(what, expected="a tensor without a graph", got="requires_grad True",
-                     hint="compute under torch.no_grad() or from detached parameters.")
+            expect_detached(got, what=what,
+                            hint="compute under torch.no_grad() or from detached parameters.")
 
 
 @ais_ex.check("matches the closed form log f_beta(v) - log f_beta'(v)", points=2)
