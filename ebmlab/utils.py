@@ -11,7 +11,7 @@ __all__ = ["make_generator", "rand_like", "randn_like", "seed_everything", "seed
 
 
 def seed_everything(seed: int = 0) -> torch.Generator:
-    """Seed Python, NumPy and PyTorch (CPU and CUDA) and return a generator.
+    """Seed Python, NumPy and PyTorch (:func:`seed_torch`) and return a generator.
 
     Parameters
     ----------
@@ -29,11 +29,9 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     >>> import ebmlab as el
     >>> g = el.seed_everything(0)
     """
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {seed!r}.")
+    seed_torch(seed)  # first: it checks the seed
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - seeds the legacy global state on purpose
-    torch.manual_seed(seed)
     return make_generator(seed)
 
 

@@ -518,6 +518,8 @@ def test_bad_inputs_raise_clear_errors(bas):
         fit(rbm, bas[:, :8], "cd", steps=1, progress=False)
     with pytest.raises(TypeError, match="floating-point"):
         fit(rbm, bas.long(), "cd", steps=1, progress=False)
+    with pytest.raises(TypeError, match=r"seed must be an int, got 1\.5"):
+        fit(rbm, bas, "cd", steps=1, seed=1.5, progress=False)
     with pytest.raises(TypeError, match="float32 but the parameters"):
         fit(rbm, bas.float(), "cd", steps=1, progress=False)
     with pytest.raises(ValueError, match="data contains 1 non-finite value"):

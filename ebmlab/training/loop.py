@@ -196,9 +196,7 @@ def fit(
     if seed is not None:
         if generator is not None:
             raise ValueError("pass either seed= or generator=, not both.")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"seed must be an int, got {seed!r}.")
-        seed_torch(seed)
+        seed_torch(seed)  # raises TypeError for a seed that is not an int
         generator = make_generator(seed, device=data.device)
     opt = make_optimizer(model, optimizer, lr)
     params = [p for group in opt.param_groups for p in group["params"]]
