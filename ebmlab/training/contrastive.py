@@ -80,7 +80,7 @@ class _NegativePhase(Objective):
     """
 
     persistent: bool = False  # whether the chains carry over from one update to the next
-    # Set by _setup_sampler: the chains are the RBM's own Gibbs sweeps (so a persistent
+    # Set by init: the chains are the RBM's own Gibbs sweeps (so a persistent
     # chain can keep its hidden probabilities), and the whole update can be done by
     # ebmlab.energies.rbm.contrastive_divergence_grad.
     _rbm_sweeps: bool = False
@@ -95,10 +95,6 @@ class _NegativePhase(Objective):
         self.noise_scale = noise_scale
         self.grad_clip = grad_clip
         self.alpha = check_positive(alpha, "alpha", strict=False)
-
-    def init(self, model: nn.Module, data: torch.Tensor,
-             generator: torch.Generator | None) -> None:
-        self._setup_sampler(model, data)
 
     @abc.abstractmethod
     def _chain_start(self, batch: torch.Tensor) -> torch.Tensor:
@@ -157,7 +153,9 @@ class _NegativePhase(Objective):
         negatives = self._negatives(model, batch, generator)
         return _contrastive_loss_and_grad(model, batch, negatives, self.alpha)
 
-    def _setup_sampler(self, model: nn.Module, data: torch.Tensor) -> None:
+    def init(self, model: nn.Module, data: torch.Tensor,
+             generator: torch.Generator | None) -> None:
+        """Choose the sampler (Gibbs or Langevin) for ``model`` and check it applies."""
         if self.sampler is None:
             self._use_gibbs = hasattr(model, "gibbs_step")
         elif self.sampler in ("gibbs", "langevin"):
