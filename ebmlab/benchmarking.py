@@ -29,7 +29,7 @@ def time_loss(loss_fn: Callable[[nn.Module, torch.Tensor], torch.Tensor], energy
     ----------
     loss_fn : callable
         ``loss_fn(energy, x)`` returns a scalar tensor, e.g.
-        :func:`ebmlab.score_matching_loss`.
+        :func:`ebmlab.objectives.score_matching_loss`.
     energy : torch.nn.Module
         The model whose loss is timed.
     x : torch.Tensor

@@ -47,16 +47,16 @@ def prefix_config(config: dict[str, Any], steps: int | None) -> dict[str, Any]:
 
 def fit_two_phases(model: nn.Module, data: torch.Tensor, method: str,
                    config: dict[str, Any], **options: Any) -> torch.Tensor:
-    """Train ``model`` by ``method`` with :func:`ebmlab.fit` in the two phases of ``config``.
+    """Train ``model`` by ``method`` with :func:`~ebmlab.training.fit`, in the phases of ``config``.
 
     Parameters
     ----------
     model, data, method
-        As for :func:`ebmlab.fit`.
+        As for :func:`ebmlab.training.fit`.
     config : dict
         With ``steps``, ``lr``, ``fine_steps``, ``fine_lr`` and ``batch_size``.
     **options
-        Passed on to :func:`ebmlab.fit` (``generator``, ``progress``, method options).
+        Passed on to :func:`ebmlab.training.fit` (``generator``, ``progress``, method options).
 
     Returns
     -------

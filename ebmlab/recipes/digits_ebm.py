@@ -1,12 +1,12 @@
 r"""Recipe: a deep energy-based model of 8x8 digits, trained with a replay buffer (chapter 7).
 
-An :class:`~ebmlab.MLPEnergy` on the 64 grey levels of scikit-learn's digits
+An :class:`~ebmlab.energies.MLPEnergy` on the 64 grey levels of scikit-learn's digits
 (:func:`ebmlab.data.digits`, values in :math:`[0, 1]`) is trained by maximum likelihood
 with Langevin negatives drawn from a replay buffer (Du & Mordatch 2019): each step draws
 a batch of chains from the buffer (5% restarted from uniform noise), runs ``n_steps``
 Langevin steps :math:`x \leftarrow x - \epsilon\nabla_x E(x) + \sigma\xi` clamped to the
 pixel range :math:`[0, 1]`, writes them back, and minimises
-:func:`ebmlab.contrastive_loss` with the energy-magnitude regulariser ``alpha``. Training
+:func:`ebmlab.objectives.contrastive_loss` with the energy-magnitude regulariser ``alpha``. Training
 runs single-threaded so that the result does not depend on the thread count; the full run
 takes a few CPU minutes::
 
@@ -63,7 +63,7 @@ class BoundedReplay(MCMCReplay):
 
     The negative phase is the same (buffer draw with restarts, ``n_steps`` Langevin
     steps, write-back), with every state clamped to ``bounds`` after each step
-    (:func:`ebmlab.langevin`'s ``bounds`` option), so the samples are valid images.
+    (:func:`ebmlab.samplers.langevin`'s ``bounds`` option), so the samples are valid images.
     """
 
     def __init__(self, *, bounds: tuple[float, float], **options: Any) -> None:
@@ -142,7 +142,7 @@ def load_checkpoint(path: str | os.PathLike[str] | None = None) -> Trained:
     Returns
     -------
     Trained
-        ``(model, checkpoint)``: the :class:`~ebmlab.MLPEnergy` (eval mode, parameters
+        ``(model, checkpoint)``: the :class:`~ebmlab.energies.MLPEnergy` (eval mode, parameters
         frozen) and the checkpoint dictionary; ``checkpoint["buffer"]`` holds replay-buffer
         states ``(n_saved, 64)``, samples of the model.
 

@@ -1,6 +1,6 @@
 r"""Recipe: a restricted Boltzmann machine trained by CD-1 on binarized 8x8 digits (chapter 4).
 
-An :class:`~ebmlab.RBM` with 64 visible units (the pixels of scikit-learn's 8x8 digits,
+An :class:`~ebmlab.energies.RBM` with 64 visible units (the pixels of scikit-learn's 8x8 digits,
 binarized at half the grey range by :func:`ebmlab.data.binarized_digits`) and
 ``n_hidden`` hidden units is trained with CD-:math:`k` (Hinton 2002) by plain SGD on
 minibatches, in float64. The visible biases start at the data's log-odds
@@ -112,7 +112,7 @@ def load_checkpoint(path: str | os.PathLike[str] | None = None) -> Trained:
     Returns
     -------
     Trained
-        ``(model, checkpoint)``: the float64 :class:`~ebmlab.RBM` (parameters frozen) and
+        ``(model, checkpoint)``: the float64 :class:`~ebmlab.energies.RBM` (parameters frozen) and
         the checkpoint dictionary.
 
     Examples

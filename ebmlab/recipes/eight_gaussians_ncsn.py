@@ -1,6 +1,6 @@
 r"""Recipe: a noise-conditional score network on eight Gaussians on a circle (chapter 6).
 
-A :class:`~ebmlab.NoiseConditionalScoreNet` is trained by multi-noise denoising score
+A :class:`~ebmlab.energies.NoiseConditionalScoreNet` is trained by multi-noise denoising score
 matching (NCSN, Song & Ermon 2019; ``fit(..., "ncsn")``) on samples of eight Gaussians on
 a circle (:func:`ebmlab.data.eight_gaussians`), over a geometric ladder of noise levels
 (:func:`sigmas`): Adam at ``lr`` for ``steps`` steps, then at ``fine_lr`` for
@@ -124,7 +124,7 @@ def load_checkpoint(path: str | os.PathLike[str] | None = None) -> Trained:
     Returns
     -------
     Trained
-        ``(model, checkpoint)``: the :class:`~ebmlab.NoiseConditionalScoreNet` (eval mode,
+        ``(model, checkpoint)``: the :class:`~ebmlab.energies.NoiseConditionalScoreNet` (eval mode,
         parameters frozen) and the checkpoint dictionary.
 
     Examples

@@ -1,6 +1,6 @@
 r"""Recipe: three score-matching fits of an energy network to two moons (chapter 5).
 
-An :class:`~ebmlab.MLPEnergy` is fitted to two moons by score matching (``"sm"``,
+An :class:`~ebmlab.energies.MLPEnergy` is fitted to two moons by score matching (``"sm"``,
 Hyvärinen 2005), sliced score matching with one projection (``"ssm"``, Song et al. 2019)
 and denoising score matching (``"dsm"``, Vincent 2011), with the same data, network,
 optimiser and number of steps: Adam at ``lr`` for ``steps`` steps, then at ``fine_lr``
@@ -153,7 +153,7 @@ def load_checkpoint(path: str | os.PathLike[str] | None = None) -> Trained:
     -------
     Trained
         ``(models, checkpoint)``: a :class:`torch.nn.ModuleDict` mapping each method of
-        :data:`METHODS` to its :class:`~ebmlab.MLPEnergy` (eval mode, parameters frozen),
+        :data:`METHODS` to its :class:`~ebmlab.energies.MLPEnergy` (eval mode, parameters frozen),
         and the checkpoint dictionary.
 
     Examples
