@@ -51,6 +51,7 @@ from .objectives import (
     denoising_score_matching_loss,
     exact_nll,
     multiscale_dsm_loss,
+    nce_loss,
     score_matching_loss,
     sliced_score_matching_loss,
 )
@@ -142,6 +143,7 @@ __all__ = [
     "mmd",
     "mode_weights",
     "multiscale_dsm_loss",
+    "nce_loss",
     "objectives",
     "onsager_free_energy",
     "plotting",
