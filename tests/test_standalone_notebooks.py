@@ -4,7 +4,9 @@ The wheel is built and installed into a fresh virtual environment, with no repos
 its path, by the notebooks' own set-up cell; then each notebook is copied alone into an
 empty folder and executed there (``standalone``: a few minutes, run by ``make test``). The
 environment reuses the installed dependencies (torch and the rest) of the running one, minus
-``ebmlab``, and pip is kept offline, so the test needs no network.
+``ebmlab``, and pip is kept offline, so the test needs no network. Kernels talk over IPC
+sockets: TCP ports picked by one process can be taken by a kernel another starts at the same
+moment ("Address already in use", then "Kernel died before replying to kernel_info").
 """
 
 from __future__ import annotations
@@ -28,15 +30,23 @@ from .conftest import ROOT
 from .test_notebook_setup import _URL, NOTEBOOKS, _source
 
 _RUN_NOTEBOOK = textwrap.dedent("""
-    import sys, time
+    import shutil, sys, tempfile, time
     import nbformat
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
-    path = sys.argv[1]
+    path, folder = sys.argv[1], sys.argv[2]
     nb = nbformat.read(path, as_version=4)
+    # IPC sockets, not TCP ports: two kernels started at once cannot race for a port.
+    sockets = tempfile.mkdtemp(prefix="ebmlab-kernel-")
+    km = KernelManager(kernel_name="python3", transport="ipc", ip=f"{sockets}/k")
     start = time.perf_counter()
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": sys.argv[2]}}).execute()
+    try:
+        NotebookClient(nb, km=km, timeout=600, resources={"metadata": {"path": folder}}
+                       ).execute(cwd=folder)
+    finally:
+        km.shutdown_kernel(now=True)
+        shutil.rmtree(sockets, ignore_errors=True)
     nbformat.write(nb, path)
     print(f"{time.perf_counter() - start:.1f}")
 """)
