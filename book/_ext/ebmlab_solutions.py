@@ -1,8 +1,9 @@
 r"""Model solutions of the written exercises, and the student edition of the book.
 
-A solution is authored in a notebook's markdown cell (or a MyST page) as an HTML
-``<details>`` block, so that every Jupyter front end (JupyterLab, Notebook, Colab, VS Code,
-GitHub's viewer) shows it collapsed under its question::
+A solution is authored in a markdown cell of a notebook (a chapter or an exercise
+notebook; Markdown pages are left alone, so they can show the convention) as an HTML
+``<details>`` block, so that every Jupyter front end (JupyterLab, Notebook, Colab,
+VS Code, GitHub's viewer) shows it collapsed under its question::
 
     <details class="solution" data-exercise="ex-1-1-lse">
     <summary>Solution</summary>
@@ -132,14 +133,6 @@ def transform_notebook(text: str, transform: Callable[[str, str], str], where: s
     return json.dumps(notebook, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
 
 
-def transform_source(text: str, suffix: str, transform: Callable[[str, str], str],
-                     where: str) -> str:
-    """Apply ``transform`` to a notebook's markdown cells, or to a whole text page."""
-    if suffix == ".ipynb":
-        return transform_notebook(text, transform, where)
-    return transform(text, where)
-
-
 def _edition(app) -> str:
     return app.config.ebmlab_edition
 
@@ -155,38 +148,35 @@ def _on_config_inited(app, config) -> None:
 
 def _on_source_read(app, docname: str, source: list[str]) -> None:
     path = Path(app.env.doc2path(docname))
+    if path.suffix != ".ipynb":
+        return
     transform = strip_solutions if _edition(app) == "student" else solutions_to_directives
     try:
-        source[0] = transform_source(source[0], path.suffix, transform, str(path))
+        source[0] = transform_notebook(source[0], transform, str(path))
     except SolutionSyntaxError as error:
         raise ExtensionError(str(error)) from error
 
 
 def _strip_downloads(outdir: Path) -> None:
-    """Strip the sources and notebooks that the site offers for download."""
-    sources = outdir / "_sources"
-    for path in sorted(sources.rglob("*")) if sources.is_dir() else []:
-        if path.is_file() and path.suffix in {".ipynb", ".md", ".txt"}:
-            suffix = ".ipynb" if path.name.endswith((".ipynb", ".ipynb.txt")) else ".md"
-            text = path.read_text(encoding="utf-8")
-            path.write_text(transform_source(text, suffix, strip_solutions, str(path)),
-                            encoding="utf-8")
+    """Strip the notebooks that the site offers for download (``_sources/``)."""
+    for path in sorted((outdir / "_sources").rglob("*.ipynb")):
+        text = path.read_text(encoding="utf-8")
+        path.write_text(transform_notebook(text, strip_solutions, str(path)), encoding="utf-8")
 
 
 def _carries_a_solution(path: Path) -> bool:
     text = path.read_text(encoding="utf-8", errors="replace")
     if path.suffix == ".html":
         return bool(_RENDERED.search(text))
-    if path.suffix == ".ipynb":
-        cells = json.loads(text)["cells"]
-        text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    cells = json.loads(text)["cells"]
+    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
     return bool(_OPENER.search(text) or _DIRECTIVE.search(text))
 
 
 def leftover_solutions(outdir: Path) -> list[str]:
     """Pages, notebooks and sources of a built site that still carry a solution."""
     return [path.relative_to(outdir).as_posix() for path in sorted(outdir.rglob("*"))
-            if path.is_file() and path.suffix in {".html", ".ipynb", ".md"}
+            if path.is_file() and path.suffix in {".html", ".ipynb"}
             and "_static" not in path.relative_to(outdir).parts and _carries_a_solution(path)]
 
 
