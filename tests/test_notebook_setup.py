@@ -61,8 +61,8 @@ def test_setup_cell_installs_the_pinned_release_from_the_book_repository():
     config = (ROOT / "_config.yml").read_text()
     repository = re.search(r"^repository:\n\s+url:\s*(\S+)", config, re.M).group(1)
     assert url == f"{repository}/archive/refs/tags/v{tag}.zip"
-    # The pin is the release being prepared (or the current one), never an older one.
-    assert Version(tag) >= Version(ebmlab.__version__), (tag, ebmlab.__version__)
+    # The pin is the release of this book: the package version it documents.
+    assert Version(tag) == Version(ebmlab.__version__), (tag, ebmlab.__version__)
     assert 'importlib.util.find_spec("ebmlab") is None' in source
     assert "--no-deps" in source
 
