@@ -122,9 +122,9 @@ def nce_loss(energy: EnergyLike, x_data: torch.Tensor, x_noise: torch.Tensor,
     The classifier's posterior :math:`\sigma(G_\theta(u) - \log\nu)` is the Bayes posterior
     :math:`P(\text{data}\mid u)` when the data are :math:`p_\theta` and the classes have
     prior odds :math:`1:\nu`, which is why its optimum is the data density. NCE is
-    consistent for every :math:`\nu > 0`; its variance decreases as :math:`\nu` grows and
-    approaches that of maximum likelihood as :math:`\nu\to\infty`, and it grows when the
-    noise is far from the data, because the classification becomes too easy.
+    consistent for every :math:`\nu > 0`; its asymptotic covariance tends to that of
+    maximum likelihood as :math:`\nu\to\infty`, and its variance grows when the noise is
+    far from the data, because the classification becomes too easy.
 
     References: M. Gutmann and A. Hyvärinen, "Noise-contrastive estimation: a new
     estimation principle for unnormalized statistical models", AISTATS 2010; and
