@@ -17,7 +17,7 @@ NOTEBOOKS = $(sort $(wildcard book/*.ipynb) $(wildcard book/exercises/*.ipynb))
 
 help:
 	@echo "make book   - create .venv, install pinned deps, execute every chapter, build the HTML book"
-	@echo "make test   - the whole suite: lint, unit/property tests and docstring examples, notebooks (nbval), book build, browser"
+	@echo "make test   - the whole suite: lint (ruff, mypy), unit/property tests and docstring examples, notebooks (nbval), book build, browser"
 	@echo "make test-fast - unit and property tests and docstring examples only (edit-test loop)"
 	@echo "make lint | bench | clean | constraints"
 
@@ -39,6 +39,7 @@ book: $(INSTALLED)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check ebmlab tests benchmarks solutions
+	$(BIN)/mypy
 
 test-fast: $(INSTALLED)
 	$(BIN)/pytest -m "not book and not browser" -q

@@ -27,7 +27,7 @@ from ebmlab.samplers import (
     langevin,
     mala,
 )
-from ebmlab.samplers._base import CHECK_EVERY, DivergenceMonitor
+from ebmlab.samplers.driver import CHECK_EVERY, DivergenceMonitor
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -260,10 +260,10 @@ def test_divergence_raises_and_names_the_step() -> None:
 def test_deferred_divergence_check_reports_first_bad_interval() -> None:
     # the accelerator path: flags stay on the device, read once at the end
     x = torch.zeros(3, 2)
-    monitor = DivergenceMonitor(x, 50, True, sampler="test", step_size=0.1)
+    monitor = DivergenceMonitor(x, 50, sampler="test", advice="try a smaller step_size")
     monitor.eager = False
     for t in range(1, 51):
-        monitor(t, x if t < 25 else x + float("nan"))
+        monitor.check(t, x if t < 25 else x + float("nan"))
     with pytest.raises(SamplerDivergedError, match="between step 21 and step 30 of 50"):
         monitor.finish()
 
@@ -445,7 +445,7 @@ def test_gibbs_reproducible_and_bad_inputs() -> None:
     assert torch.equal(a, gibbs(rbm, x0, 5, generator=gen(35)).samples)
     with pytest.raises(TypeError, match="gibbs_step"):
         gibbs(Gaussian(MU, SIGMA), torch.zeros(3, 2), 5)
-    with pytest.raises(ValueError, match=r"values 0\.0 and 1\.0"):
+    with pytest.raises(ValueError, match="values 0 and 1"):
         gibbs(rbm, torch.full((3, 5), 0.5), 5)
     with pytest.raises(ValueError, match=r"shape \(B, 5\)"):
         gibbs(rbm, torch.zeros(3, 4), 5)
@@ -469,7 +469,7 @@ def test_bad_inputs_raise_clear_errors() -> None:
     for bad in (0.0, -1.0, float("inf")):
         with pytest.raises(ValueError, match="step_size"):
             langevin(unit_quadratic, x0, step_size=bad, n_steps=2)
-    with pytest.raises(ValueError, match="n_steps must be >= 0"):
+    with pytest.raises(ValueError, match="n_steps must be an int >= 0"):
         langevin(unit_quadratic, x0, step_size=0.1, n_steps=-1)
     with pytest.raises(TypeError, match="n_steps must be an int"):
         mala(unit_quadratic, x0, step_size=0.1, n_steps=2.5)
@@ -543,7 +543,7 @@ def test_replay_buffer_tensor_init_and_state_dict_round_trip() -> None:
 
 
 def test_replay_buffer_bad_inputs() -> None:
-    with pytest.raises(ValueError, match="capacity must be >= 1"):
+    with pytest.raises(ValueError, match="capacity must be an int >= 1"):
         ReplayBuffer(0, uniform_init)
     with pytest.raises(ValueError, match="reinit_prob"):
         ReplayBuffer(10, uniform_init, reinit_prob=1.5)
