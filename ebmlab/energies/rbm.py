@@ -140,13 +140,13 @@ class RBM(Energy):
         r""":math:`p(h_j = 1 \mid v) = \sigma(b_j + v^\top W_{:j})`, shape ``(B, n_hidden)``."""
         v = self._check_v(v)
         w, _, b = self._params(v)
-        return torch.sigmoid(torch.addmm(b, v, w))
+        return torch.addmm(b, v, w).sigmoid_()
 
     def prob_v(self, h: torch.Tensor) -> torch.Tensor:
         r""":math:`p(v_i = 1 \mid h) = \sigma(a_i + W_{i:} h)`, shape ``(B, n_visible)``."""
         h = self._check_h(h)
         w, a, _ = self._params(h)
-        return torch.sigmoid(torch.addmm(a, h, w.T))
+        return torch.addmm(a, h, w.T).sigmoid_()
 
     @torch.no_grad()
     def sample_h(self, v: torch.Tensor, *, generator: torch.Generator | None = None
