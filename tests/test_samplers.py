@@ -576,3 +576,48 @@ def test_sampler_result_fields_progress_and_top_level_names() -> None:
     for name in ("langevin", "mala", "annealed_langevin", "gibbs", "ReplayBuffer",
                  "SamplerResult", "SamplerDivergedError"):
         assert getattr(ebmlab, name) is getattr(ebmlab.samplers, name)
+
+
+# ----------------------------------------------------------------------------- kernels
+
+
+def test_langevin_kernel_step_is_pure_and_is_the_langevin_update() -> None:
+    from ebmlab.samplers import LangevinKernel, LangevinState
+
+    x = torch.randn(5, 2, generator=gen(50))
+    kernel = LangevinKernel(lambda y: -y, step_size=0.1, noise_scale=0.3, grad_clip=0.5,
+                            bounds=(torch.tensor(-1.0), torch.tensor(1.0)))
+    state = LangevinState(x.clone())
+    new = kernel.step(state, gen(51))
+    assert torch.equal(state.position, x)  # the old state is left alone
+    noise = torch.randn(5, 2, generator=gen(51))
+    expected = (x + 0.1 * (-x).clamp(-0.5, 0.5) + 0.3 * noise).clamp(-1.0, 1.0)
+    torch.testing.assert_close(new.position, expected)
+
+
+def test_mala_kernel_caches_energy_and_score_of_its_state() -> None:
+    from ebmlab.samplers import MALAKernel
+
+    kernel = MALAKernel(unit_quadratic, step_size=0.5)
+    state = kernel.init(torch.randn(64, 2, generator=gen(52)))
+    for _ in range(5):
+        state = kernel.step(state, gen(53))
+        torch.testing.assert_close(state.energy, unit_quadratic(state.position))
+        torch.testing.assert_close(state.score, -state.position)
+    assert 0 < int(state.n_accepted.sum()) < 5 * 64
+
+
+def test_gibbs_kernel_is_the_models_sweep_and_run_chain_records_it() -> None:
+    from ebmlab.samplers import GibbsKernel, run_chain
+
+    rbm = RBM(5, 3, weight_std=1.0, generator=gen(54))
+    kernel = GibbsKernel(rbm)
+    x0 = rbm.random_state(4, generator=gen(55))
+    run = run_chain(kernel.init(x0), [(kernel, 6)], generator=gen(56), record_every=2)
+    g = gen(56)
+    x = x0
+    for t in range(1, 7):
+        x = rbm.gibbs_step(x, generator=g)
+        if t % 2 == 0:
+            assert torch.equal(run.trajectory[t // 2], x)
+    assert torch.equal(run.state.position, x) and torch.equal(run.trajectory[0], x0)

@@ -672,3 +672,14 @@ def test_a_loss_that_does_not_depend_on_the_parameters_is_refused(bas):
 
     with pytest.raises(ValueError, match="loss of method 'idle' does not depend on any parameter"):
         fit(small_rbm(), bas, Idle(), steps=2, progress=False)
+
+
+def test_fit_sgd_by_name_is_torch_sgd(bas):
+    # optimizer="sgd" is PlainSGD: torch.optim.SGD's update without its bookkeeping.
+    models = [small_rbm(), small_rbm()]
+    fit(models[0], bas, "pcd", steps=30, batch_size=5, lr=0.1, optimizer="sgd", seed=2,
+        progress=False)
+    fit(models[1], bas, "pcd", steps=30, batch_size=5, seed=2, progress=False,
+        optimizer=lambda ps: torch.optim.SGD(ps, lr=0.1))
+    for p, q in zip(*(m.parameters() for m in models), strict=True):
+        assert torch.equal(p, q)
