@@ -18,7 +18,7 @@ NOTEBOOKS = $(sort $(wildcard book/*.ipynb) $(wildcard book/exercises/*.ipynb))
 
 help:
 	@echo "make book   - create .venv, install pinned deps, execute every chapter, build the HTML book"
-	@echo "make test   - the whole suite: lint, unit/property tests and docstring examples, notebooks (nbval), book build, browser"
+	@echo "make test   - the whole suite: lint (ruff, mypy, workflows), unit/property tests and docstring examples, notebooks (nbval), book build, browser"
 	@echo "make test-fast - unit and property tests and docstring examples only (edit-test loop;"
 	@echo "                 not the standalone notebook runs in a fresh virtual environment)"
 	@echo "make lint | bench | clean | constraints"
@@ -43,6 +43,7 @@ book: $(INSTALLED)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check ebmlab tests benchmarks solutions
+	$(BIN)/mypy
 	$(WORKFLOW_LINT)
 
 test-fast: $(INSTALLED)

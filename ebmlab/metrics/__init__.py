@@ -16,7 +16,6 @@ computed from samples alone); import the metrics from here.
 from __future__ import annotations
 
 from ..partition import effective_sample_size
-from ._common import EnergyLike as EnergyLike
 from .divergences import fisher_divergence, kl_divergence_grid
 from .likelihood import LogLikelihoodEstimate, ais_log_likelihood, log_likelihood
 from .samples import mmd, mode_weights
