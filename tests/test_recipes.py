@@ -68,6 +68,15 @@ def test_load_rejects_what_is_not_a_recipe_or_a_checkpoint(tmp_path):
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a checkpoint of recipe 'digits_rbm'"):
         recipes.load("digits_rbm", tmp_path / "other.pt")
+    written = tmp_path / "written.pt"
+    digits_rbm.main(["--epochs", "1", "--out", str(written)])
+    for name, damage in (("garbage", lambda b: b"not a checkpoint at all"),
+                         ("truncated", lambda b: b[: len(b) // 2]),
+                         ("empty", lambda b: b"")):
+        broken = tmp_path / f"{name}.pt"
+        broken.write_bytes(damage(written.read_bytes()))
+        with pytest.raises(ValueError, match=rf"'{broken}' cannot be read as a checkpoint"):
+            recipes.load("digits_rbm", broken)
 
 
 def test_command_line_rejects_bad_options_and_documents_them(capsys):
