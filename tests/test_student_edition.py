@@ -104,7 +104,7 @@ def fingerprints() -> dict[str, list[str]]:
     if not (INSTRUCTOR / "index.html").exists():
         pytest.fail("the book is not built: run `make book` first (make test does)")
     pages = " ".join(_plain(p.read_text(encoding="utf-8"))
-                     for p in (INSTRUCTOR / "book" / "exercises").glob("*.html"))
+                     for p in (INSTRUCTOR / "book").rglob("*.html"))
     return {solution: [p for p in phrases if p in pages]
             for solution, phrases in _solution_phrases().items()}
 
