@@ -237,6 +237,20 @@ try:
 except OSError:
     pass
 """ + STUB,
+    "breaks_the_sandbox": """
+import pickle, sys, torch
+torch.manual_seed = None                     # the reset before each check
+pickle.loads = None                          # how requests are read
+sys.modules["ebmlab.exercises._sandbox"] = None
+""" + STUB.replace("raise NotImplementedError", "return 2 * x"),
+    "dies_in_background": """
+import os, threading, time
+threading.Thread(target=lambda: (time.sleep(0.2), os._exit(3)), daemon=True).start()
+
+def double(x):
+    time.sleep(1.0)      # the sandbox (and this check's process with it) is gone by then
+    return 2 * x
+""",
     "huge_result": """
 import torch
 

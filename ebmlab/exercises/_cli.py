@@ -162,6 +162,9 @@ def _grade(job: _Job) -> _Graded:
                             limits=Limits(memory_bytes=job.memory_mb << 20))
     except GradingError as exc:
         return _Graded(job.path, error=str(exc))
+    except Exception as exc:  # never stop the batch: this file is "not graded"
+        return _Graded(job.path, error=f"the grader failed on this file ({type(exc).__name__}: "
+                                       f"{str(exc)[:300]})")
     return _Graded(job.path, report=report, error=report.error)
 
 

@@ -287,7 +287,9 @@ class _Submission:
 
     def _run_cells(self, sandbox: Sandbox) -> bool:
         """Execute every cell not skipped; False when one hung or ended the sandbox (it is
-        then skipped from now on)."""
+        then skipped from now on; a sandbox that ends after the last cell, e.g. killed by a
+        thread a cell started, has that cell skipped)."""
+        last = None
         for cell in self.cells:
             if cell.number in self.skipped:
                 continue
@@ -304,7 +306,14 @@ class _Submission:
             error = reply.header.get("error")
             if error is not None:
                 self.errors[cell.number] = str(error)[:300]
-        names = sandbox.request(ListCallables(), timeout=self.options.cell_timeout).header
+            last = cell.number
+        try:
+            names = sandbox.request(ListCallables(), timeout=self.options.cell_timeout).header
+        except (SandboxDied, CallTimeout) as exc:
+            if last is None:
+                raise
+            self.skipped[last] = f"{exc or 'the sandbox stopped'} after it; the cell was skipped"
+            return False
         if not (isinstance(names.get("names"), list)
                 and all(isinstance(n, str) for n in names["names"])):
             raise ProtocolError("a malformed list of names")
@@ -357,12 +366,14 @@ def _grade_exercise(submission: _Submission, ex: Exercise, ctx: CheckContext,
                 what=f"not run: the submission needed more than {MAX_RESTARTS} fresh sandboxes",
                 hint="its functions time out or crash the process again and again."))
             continue
-        submission.prepare(ex)
-        sandbox = submission.sandbox()
         try:
+            submission.prepare(ex)
+            sandbox = submission.sandbox()
             process = sandbox.fork_check()
-        except SandboxDied as exc:
-            results.append(CheckResult(c.name, c.points, "error", what=str(exc)))
+        except (SandboxDied, CallTimeout) as exc:
+            results.append(CheckResult(c.name, c.points, "error", what=str(exc) or
+                                       "the sandbox stopped answering"))
+            submission.discard()
             continue
         try:
             results.append(run_check(process, ex, c, ctx, timeout=timeout))

@@ -465,22 +465,31 @@ def _serve_check(channel: Channel, session: Session, ident: object) -> None:
 
 
 def serve(channel: Channel, session: Session) -> None:
-    """Answer requests until the grader closes the channel (or ends this check's process)."""
+    """Answer requests until the grader closes the channel (or ends this check's process).
+
+    A request that fails here (the student's code broke what it needs, e.g. a module the
+    pickle refers to) is answered with ``{"handler_error": ...}``.
+    """
     while True:
         try:
             frame = channel.receive()
         except ChannelClosed:
             return
-        request: Request = pickle.loads(frame.body)
         ident = frame.header.get("id")
-        if isinstance(request, EndCheck):
-            os._exit(0)
         try:
+            request: Request = pickle.loads(frame.body)
+            if isinstance(request, EndCheck):
+                os._exit(0)
             if isinstance(request, ForkCheck):
                 _serve_check(channel, session, ident)
                 continue
             header, body = request.handle(session)
-            header["id"] = ident
+        except ChannelClosed:
+            return
+        except Exception as exc:
+            header, body = {"handler_error": _clip(f"{type(exc).__name__}: {exc}", 300)}, b""
+        header["id"] = ident
+        try:
             channel.send(header, body)
         except ChannelClosed:
             return

@@ -56,6 +56,15 @@ class SandboxDied(Exception):
     """The sandbox process ended while a request was pending; the message says how."""
 
 
+class SandboxFailed(SandboxDied):
+    """The sandbox could not carry out a request (the student's code broke what it needs);
+    it is still running."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"the sandbox could not run the request ({message}): the "
+                         "submission's code broke something the grader needs")
+
+
 class CheckBug(TypeError):
     """A check passed arguments that cannot be sent to the sandbox (a bug of the bank)."""
 
@@ -171,6 +180,8 @@ class _ProcessSandbox(Sandbox):
         if frame.header.get("id") not in (ident, also):
             raise ProtocolError(f"a reply to request {str(frame.header.get('id'))[:20]}, "
                                 f"expected {ident}")
+        if "handler_error" in frame.header:
+            raise SandboxFailed(str(frame.header["handler_error"])[:300])
         return frame
 
     def send(self, message: Request, *, ident: int, timeout: float | None) -> None:
