@@ -4,18 +4,19 @@ Commands
 --------
 grade
     Grade exercise notebooks or Python files:
-    ``python -m ebmlab grade PATH [PATH ...] [--json] [--timeout S]``;
-    see ``python -m ebmlab grade --help``.
+    ``python -m ebmlab grade PATH [PATH ...] [--exercises SPEC] [--json] [--csv FILE]
+    [--feedback DIR] [-j N]``; see ``python -m ebmlab grade --help``.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 _USAGE = """usage: python -m ebmlab COMMAND [ARGS ...]
 
 commands:
-  grade PATH [PATH ...] [--json] [--timeout S]
+  grade PATH [PATH ...] [--exercises SPEC] [--json] [--csv FILE] [--feedback DIR] [-j N]
         grade exercise notebooks (.ipynb) or Python files (.py), or folders of them
         (python -m ebmlab grade --help for the options)
 
@@ -23,6 +24,25 @@ options:
   -h, --help     show this message
   --version      show the version of ebmlab
 """
+
+
+def _shadowed_modules() -> list[str]:
+    """Modules imported from the current directory (other than ebmlab itself).
+
+    ``python -m ebmlab`` puts the current directory first on ``sys.path``, so run inside a
+    folder of submissions, a student's ``csv.py`` or ``torch.py`` would replace the module
+    of that name in the grader. ``ebmlab grade`` (the installed command) and ``python -P -m
+    ebmlab grade`` do not put it there.
+    """
+    here = os.path.realpath(os.getcwd())
+    found = []
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if "." not in name and name != "ebmlab" and path and \
+                os.path.dirname(os.path.realpath(path)).startswith(here) and \
+                os.path.dirname(os.path.realpath(path)) in (here, os.path.join(here, name)):
+            found.append(name)
+    return sorted(found)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,4 +66,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    if _shadowed_modules():
+        print(f"error: Python imported {', '.join(_shadowed_modules())} from the current "
+              "directory, which can hold untrusted files: run `ebmlab grade ...` or `python -P "
+              "-m ebmlab grade ...`, or run the grader from another directory.", file=sys.stderr)
+        sys.exit(2)
     sys.exit(main())

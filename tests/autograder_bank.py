@@ -2,9 +2,9 @@
 
 Loaded with ``ebmlab.exercises.load_bank(path)`` in-process, and with ``python -m ebmlab
 grade --bank tests/autograder_bank.py`` by the command-line tests. Exercise 99.1 has an
-extra check that fails if a check does not start from the canonical global state (so a
-state change made by the student's code in one check must not leak into the next).
-Exercises 99.2-99.12 are the same task under other function names, so one hostile
+extra check that fails if the sandbox does not start a check from the canonical global
+state (so a state change made by the student's code in one check must not leak into the
+next). Exercises 99.2-99.12 are the same task under other function names, so one hostile
 submission can hold one misbehaving function per exercise.
 """
 
@@ -14,17 +14,18 @@ import zlib
 
 import torch
 
-from ebmlab.exercises import register
-from ebmlab.exercises.expect import expect_close, expect_tensor, expect_unchanged, fail
+from ebmlab.exercises import InSandbox, register
+from ebmlab.exercises.expect import expect_close, expect_tensor, expect_unchanged
 
 #: Function names of exercises 99.2, 99.3, ...: one per hostile behaviour.
 HOSTILE_FUNCTIONS = ("double_raises", "double_loops", "double_nan", "double_shape",
                      "double_dtype", "double_device", "double_mutates", "double_floods",
                      "double_exits", "double_os_exit", "double_state")
+CANARY = "starts from the canonical global state"
 
 
-def _doubles(double) -> None:
-    x = torch.randn(4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+def _doubles(double, ctx) -> None:
+    x = torch.randn(4, 3, dtype=torch.float64, generator=ctx.generator(0))
     snapshot = x.clone()
     got = expect_tensor(double(x), what="double(x)", shape=x.shape, dtype=x.dtype,
                         device=x.device)
@@ -33,23 +34,29 @@ def _doubles(double) -> None:
     expect_unchanged(x, snapshot, what="x")
 
 
-def _clean_state_then_doubles(double) -> None:
-    seed = zlib.crc32(b"99.1/starts from the canonical global state")
-    state = {"default dtype": (torch.get_default_dtype(), torch.float32),
-             "grad mode": (torch.is_grad_enabled(), True),
-             "torch seed": (torch.initial_seed(), seed)}
-    for what, (got, expected) in state.items():
-        if got != expected:
-            fail(f"the {what} at the start of the check", expected=expected, got=got,
+def sandbox_state(seed: int) -> torch.Tensor:
+    """Built in the sandbox before the student's call: 1 for each canonical setting."""
+    return torch.tensor([float(torch.get_default_dtype() == torch.float32),
+                         float(torch.is_grad_enabled()),
+                         float(torch.initial_seed() == seed),
+                         float(torch.get_num_threads() == 1)], dtype=torch.float64)
+
+
+def _clean_state_then_doubles(double, ctx) -> None:
+    seed = zlib.crc32(f"99.1/{CANARY}".encode()) ^ ctx.seed
+    got = double(InSandbox(sandbox_state, (seed,)))
+    expect_close(got, torch.full((4,), 2.0, dtype=torch.float64), atol=0, rtol=0,
+                 what="2 × (default dtype float32, grad mode on, torch seed of the check, "
+                      "one thread) in the sandbox at the start of the check",
                  hint="the grader leaked state between checks.")
-    _doubles(double)
+    _doubles(double, ctx)
 
 
 def _register(exercise_id: str, function: str, *, canary: bool = False) -> None:
     ex = register(exercise_id, f"Double a tensor ({function})", function=function)
     ex.check("doubles x", points=1.0)(_doubles)
     if canary:
-        ex.check("starts from the canonical global state", points=2.0)(_clean_state_then_doubles)
+        ex.check(CANARY, points=2.0)(_clean_state_then_doubles)
 
 
 _register("99.1", "double", canary=True)

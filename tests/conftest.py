@@ -34,6 +34,21 @@ def generator() -> torch.Generator:
     return g
 
 
+def running(marker: str) -> list[str]:
+    """Command lines of the live processes (not zombies, not pytest) that hold ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                text = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if marker in text and state != "Z" and "pytest" not in text:
+                found.append(text)
+    return found
+
+
 def in_ci() -> bool:
     """True when running under CI (``CI=true``)."""
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}

@@ -1,11 +1,10 @@
-"""The autograder (ebmlab.exercises): registry, check helpers, isolation of hostile code,
-reports, ``check()`` in a Jupyter kernel, and the proofs for every chapter's exercises
-(the stub scores exactly 0, the reference solution full marks, the wrong solution loses
-points with a message)."""
+"""The autograder (ebmlab.exercises): registry, check helpers, the sandbox of ``check()``
+(a fork per check, or a thread), reports, ``check()`` in a Jupyter kernel, and the proofs
+for every chapter's exercises (the reference solution scores full marks, the wrong
+solution loses points with a message; the stub notebooks score 0 in test_grade_cli.py)."""
 
 from __future__ import annotations
 
-import codeop
 import ctypes
 import importlib.util
 import json
@@ -26,7 +25,7 @@ import torch
 from ebmlab.exercises import (
     CheckFailure,
     Report,
-    _state,
+    StudentRaised,
     check,
     exercises,
     get_exercise,
@@ -34,9 +33,7 @@ from ebmlab.exercises import (
     load_bank,
     register,
 )
-from ebmlab.exercises._registry import Check, bank_chapters
-from ebmlab.exercises._runner import run_check
-from ebmlab.exercises._submission import execute_cell, new_namespace, read_cells
+from ebmlab.exercises._registry import bank_chapters
 from ebmlab.exercises.expect import (
     call_student,
     expect_close,
@@ -104,6 +101,11 @@ def double(x):
     return 2 * x
 
 
+def double_slowly(x):
+    time.sleep(1.5)
+    return 2 * x
+
+
 def double_stub(x):
     raise NotImplementedError
 
@@ -128,6 +130,23 @@ def double_prints(x):
     return 3 * x
 
 
+def double_numpy(x):
+    return (2 * x).numpy()
+
+
+class Doubled(torch.Tensor):
+    """A tensor subclass whose arithmetic always gives zeros (the comparison attack)."""
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        out = super().__torch_function__(func, types, args, kwargs or {})
+        return torch.zeros_like(out) if isinstance(out, torch.Tensor) else out
+
+
+def double_subclass(x):
+    return (2 * x).as_subclass(Doubled)
+
+
 HOSTILE = [
     # (function, isolations, status, words in the message)
     (double_raises, ISOLATIONS, "error", ["ValueError: boom", "double_raises", "line"]),
@@ -137,12 +156,14 @@ HOSTILE = [
     (double_device, ISOLATIONS, "failed", ["device cpu", "device meta"]),
     (double_mutates, ISOLATIONS, "failed", ["modified in place"]),
     (double_floods, ISOLATIONS, "error", ["printed more than"]),
-    (double_exits, ISOLATIONS, "exited", ["sys.exit(3)"]),
-    (double_os_exit, ["fork"], "exited", ["exit code 5"]),
-    (double_os_exit, ["inprocess"], "exited", ["os._exit(5)"]),
+    (double_exits, ISOLATIONS, "error", ["sys.exit(3)"]),
+    (double_os_exit, ["fork"], "error", ["exit code 5"]),
+    (double_os_exit, ["inprocess"], "error", ["sys.exit(5)"]),
     (double_asks, ISOLATIONS, "error", ["EOFError"]),
+    (double_numpy, ISOLATIONS, "failed", ["plain data", "numpy.ndarray", "torch.Tensor"]),
+    (double_subclass, ISOLATIONS, "failed", ["Doubled (a subclass of torch.Tensor)"]),
     (double_loops, ["fork"], "timeout", [f"timed out after {TIMEOUT:g} s"]),
-    (double_segfaults, ["fork"], "crashed", ["SIGSEGV"]),
+    (double_segfaults, ["fork"], "error", ["SIGSEGV"]),
     (double_closes_pipes_and_loops, ["fork"], "timeout", ["timed out"]),
 ]
 
@@ -158,12 +179,14 @@ def test_register_and_check_validate_their_arguments():
         register("98.1", "", function="f")
     with pytest.raises(ValueError, match="already registered"):
         register("99.1", "again", function="double")
+    with pytest.raises(ValueError, match="forbidden"):
+        register("98.2", "t", function="f", forbidden="ebmlab.score_of")
     ex = register("98.1", "Validation", function="f")
     with pytest.raises(ValueError, match="points"):
         ex.check("c", points=0)
     with pytest.raises(ValueError, match="timeout"):
         ex.check("c", timeout=-1)
-    ex.check("c")(lambda f: None)
+    ex.check("c")(lambda f, ctx: None)
     with pytest.raises(ValueError, match="already has a check named 'c'"):
         ex.check("c")
     assert ex.max_points == 1.0 and ex.chapter == 98
@@ -230,26 +253,36 @@ def test_expect_helpers_messages():
         expect_unchanged(x, snapshot, what="x")
 
 
-def test_call_student_turns_errors_into_failures_and_lets_the_stub_through():
-    def broken(x, *, scale):
-        raise RuntimeError("element 0 of tensors does not require grad\nsecond line")
+def _raised(kind: str, *types: str, message: str = "") -> StudentRaised:
+    """What the proxy raises when the student's function raised in the sandbox."""
+    return StudentRaised({"kind": kind, "type": types[0], "types": list(types),
+                          "message": message, "where": None, "traceback": "",
+                          "exit_code": None, "output_flood": False})
 
-    def stub(x):
-        raise NotImplementedError
+
+def test_call_student_turns_errors_into_failures_and_lets_the_stub_through():
+    def raises(error: StudentRaised):
+        def student(*args, **kwargs):
+            raise error
+        return student
 
     assert call_student(lambda x, *, scale: scale * x, 2, scale=3, what="f(2)", expected="6",
                         hint="h") == 6
+    broken = raises(_raised("error", "RuntimeError", "Exception",
+                            message="element 0 of tensors does not require grad"))
     with pytest.raises(CheckFailure, match=r"^f\(x\): expected a number; got RuntimeError: "
                                            r"element 0 of tensors does not require grad\. "
                                            r"Hint: use enable_grad"):
         call_student(broken, 1, scale=2, what="f(x)", expected="a number",
                      hint="use enable_grad")
-    with pytest.raises(NotImplementedError):
-        call_student(stub, 1, what="f(x)", expected="a number", hint="h")
-    with pytest.raises(ValueError):  # not among `errors`: a bug of the check, not a failure
-        call_student(lambda x: int("x"), 1, what="f(x)", expected="a number", hint="h")
+    with pytest.raises(StudentRaised):  # the stub: "not implemented yet"
+        call_student(raises(_raised("not_implemented", "NotImplementedError", "RuntimeError")),
+                     1, what="f(x)", expected="a number", hint="h")
+    value_error = raises(_raised("error", "ValueError", "Exception", message="invalid literal"))
+    with pytest.raises(StudentRaised):  # not among `errors`: "your function raised"
+        call_student(value_error, 1, what="f(x)", expected="a number", hint="h")
     with pytest.raises(CheckFailure, match="got ValueError: invalid literal"):
-        call_student(lambda x: int("x"), 1, what="f(x)", expected="a number", hint="h",
+        call_student(value_error, 1, what="f(x)", expected="a number", hint="h",
                      errors=(ValueError,))
 
 
@@ -349,12 +382,11 @@ def test_fork_after_parallel_torch_work_does_not_hang():
 
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_check_own_timeout_is_used_unless_overridden(isolation):
-    ex = get_exercise("99.2")
-    slow = Check("sleeps", 1.0, lambda fn: time.sleep(1.5), timeout=0.4)
-    result = run_check(ex, slow, double, isolation=isolation)
+    ex = register("98.3", "Slow doubling", function="double_slowly")
+    ex.check("doubles x slowly", timeout=0.4)(get_exercise("99.1").checks[0].function)
+    (result,) = grade_function(ex, double_slowly, isolation=isolation).results
     assert result.status == "timeout" and "timed out after 0.4 s" in result.message
-    result = run_check(ex, slow, double, timeout=TIMEOUT, isolation=isolation)
-    assert result.passed
+    assert grade_function(ex, double_slowly, timeout=TIMEOUT, isolation=isolation).passed
 
 
 @pytest.mark.parametrize("isolation", ISOLATIONS)
@@ -385,7 +417,7 @@ def test_check_prints_outside_jupyter_and_returns_the_report(capsys):
 
 
 def test_check_does_nothing_while_grading(monkeypatch, capsys):
-    monkeypatch.setattr(_state, "GRADING", True)
+    monkeypatch.setenv("EBMLAB_SANDBOX", "1")  # set in every sandbox of the grader
     report = check("99.1", double_loops)  # would time out if it ran
     assert report.results == [] and "does nothing" in (report.note or "")
     assert capsys.readouterr().out == ""
@@ -398,9 +430,10 @@ def test_report_json_schema_and_html():
     assert data["id"] == "99.1" and isinstance(data["points"], float)
     assert data["max_points"] == 3.0
     for c in data["checks"]:
-        assert set(c) == {"name", "passed", "points", "message"}
+        assert set(c) == {"name", "passed", "points", "max_points", "status", "message"}
         assert isinstance(c["passed"], bool) and isinstance(c["points"], float)
         assert isinstance(c["message"], str) and c["message"]
+        assert c["status"] in ("passed", "failed") and isinstance(c["max_points"], float)
     json.dumps(data)
     html = report._repr_html_()
     assert "<table>" in html and "✗ failed" in html and "expected: <code>shape (4, 3)" in html
@@ -435,25 +468,29 @@ def test_chapter_has_notebook_solution_and_wrong_solution(chapter):
         assert ":class: dropdown" in solution
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS)
-def test_stub_notebook_scores_exactly_zero(chapter, monkeypatch):
-    monkeypatch.setattr(_state, "GRADING", True)  # the notebook's check() cells do nothing
-    namespace = new_namespace("__stub_notebook__")
-    compiler = codeop.Compile()
-    for cell in read_cells(_exercise_notebook(chapter)):
-        assert execute_cell(cell, namespace, compiler) is None, cell.source
-    monkeypatch.setattr(_state, "GRADING", False)
-    for ex in exercises(chapter):
-        report = grade_function(ex, namespace[ex.function])
-        assert report.points == 0.0 and report.not_implemented, report.to_text()
+#: A fresh instance per test run (like the command line's), reported when a check fails.
+FRESH_SEED = 1 + random.SystemRandom().randrange(2**31 - 1)
 
 
+@pytest.mark.parametrize("seed", [0, FRESH_SEED], ids=["notebook", "fresh"])
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_reference_solution_scores_full_marks(chapter):
+def test_reference_solution_scores_full_marks(chapter, seed):
     solution = _module(ROOT / "solutions" / f"ch{chapter:02d}.py")
     for ex in exercises(chapter):
-        report = grade_function(ex, getattr(solution, ex.function))
-        assert report.passed and report.points == ex.max_points, report.to_text()
+        report = grade_function(ex, getattr(solution, ex.function), seed=seed)
+        assert report.passed and report.points == ex.max_points, (seed, report.to_text())
+
+
+def test_library_shortcuts_are_forbidden_inside_the_exercise():
+    import ebmlab as el
+
+    def borrowed(energy, x):
+        return el.score_of(energy, x)
+
+    report = grade_function("2.1", borrowed)
+    assert report.points == 0.0 and {r.status for r in report.results} == {"forbidden"}
+    assert "ebmlab.score_of solves exercise 2.1 for you" in report.results[0].message
+    assert "write the computation yourself" in report.results[0].message
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
@@ -477,7 +514,7 @@ def test_wrong_score_explains_the_sign_and_the_side_effect():
         "leaves x and the energy's parameters untouched"]
     assert "torch.enable_grad()" in messages[
         "works under torch.no_grad() and leaves the grad mode as it was"]
-    assert 0 < report.points < report.max_points  # shape/dtype/device checks still pass
+    assert report.points == 0  # the contract checks hold only for the right values
 
 
 def test_score_checks_catch_typical_mistakes():

@@ -69,8 +69,8 @@ def test_reference_trainer_takes_exact_mle_and_cd1_steps():
 def test_expected_cd_is_the_mean_of_many_chains():
     """The exact expectation and standard error of 4.1's statistical checks agree with a
     brute-force Monte-Carlo average of the reference CD-1 (independent chains)."""
-    rbm = bank._rbm(4, 3, 7)
-    v = bank._data_batch(4, 8, 500)                       # 3000 chains per estimate
+    rbm = bank._rbm(4, 3, torch.Generator().manual_seed(7))
+    v = bank._data_batch(4, torch.Generator().manual_seed(8), 500)  # 3000 chains per estimate
     expected, stderr = bank._expected_cd(rbm, v, 1)
     draws = torch.stack([bank._flat(bank._reference_cd(rbm, v, 1, torch.Generator()
                                                        .manual_seed(s))) for s in range(40)])

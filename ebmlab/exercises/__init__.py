@@ -12,83 +12,99 @@ A stub (still raising ``NotImplementedError``) shows "not implemented yet" and s
 
 Instructors
 -----------
-``python -m ebmlab grade PATH [PATH ...] [--json] [--timeout S] [--cell-timeout S]``
-grades notebooks, ``.py`` files or folders of them. For each file it executes the code
-cells in a separate process (cells that fail are skipped; ``check()`` does nothing
-there), grades every exercise of the file's chapter (from its name, ``chNN_...``, or
-from its ``check("N.M", ...)`` calls; else every exercise whose function it defines),
-and prints the report and the total. ``--json`` with one file prints
-``{"total", "max_total", "exercises": [{"id", "points", "max_points", "checks":
-[{"name", "passed", "points", "message"}]}]}``; with several files or a folder,
-``{"submissions": [...]}`` with ``"path"`` and ``"error"`` added to each. Exit status 0
-when every file was graded, 1 when one could not be (missing, unreadable), 2 on a usage
-error. From Python: :func:`grade_file`.
+``ebmlab grade PATH [PATH ...]`` (or ``python -P -m ebmlab grade``) grades notebooks,
+``.py`` files or folders of them: ``--exercises SPEC`` fixes what is graded (``2`` or
+``2.1,2.3``), ``-j N`` grades N files at a time, ``--json``, ``--csv FILE`` (a gradebook),
+``--feedback DIR`` (a report per student), ``--bank FILE`` (extra exercises and hidden
+checks), ``--seed N`` (the instance of the inputs; fresh by default). The instructors' page
+of the book describes the workflow and the threat model. From Python: :func:`grade_file`.
 
-Isolation
----------
-Every check runs in a forked child process (Linux; elsewhere in-process with the global
-state saved and restored) with a time limit, from a canonical state (float32 default
-dtype, gradients on, one thread, seeded RNGs), with its output captured and capped. The
-command-line grader executes a submission in a separate worker process; cells that fail
-are skipped, and a cell that hangs or ends the process is skipped on a fresh worker. It
-is robust against buggy code, not a security sandbox: run untrusted submissions in a
-container.
+How student code is isolated
+----------------------------
+Student code never runs in the process that decides points. The checks run in the grading
+process and call the student's function through a proxy (:class:`Student`): the arguments
+go to a sandbox process as a pickle, the function runs there, and only plain data comes
+back (an exact ``torch.Tensor``, numbers, strings, tuples, lists and dicts of these),
+decoded without unpickling anything; points, maxima and the exercises graded come from the
+registry alone. ``check()`` forks the notebook's kernel once per check. The command-line
+grader runs each submission in a fresh isolated interpreter in a temporary directory, with
+resource limits, Landlock (where the kernel has it) and a keeper that kills everything it
+started; it executes the cells, then forks one process per check.
 
-How to add an exercise (the pattern; exercise 2.1 is the worked example)
-------------------------------------------------------------------------
-1. **Checks** — ``ebmlab/exercises/bank/chNN.py`` (one module per chapter; ``NN`` two
-   digits; it is imported lazily the first time an exercise ``"N.M"`` is asked for)::
+Writing a check
+---------------
+An exercise lives in ``ebmlab/exercises/bank/chNN.py`` (one module per chapter, imported
+the first time one of its exercises is asked for)::
 
-       import torch
+    import torch
 
-       from .._registry import register
-       from ..expect import expect_close, expect_tensor, fail
+    from .._registry import register
+    from .._student import CheckContext, Student
+    from ..expect import expect_close, expect_tensor
+    from ._common import Plain
 
-       ex = register("3.2", "The MLE gradient estimator", function="mle_gradient")
+    ex = register("2.1", "The score does not depend on Z", function="score",
+                  forbidden=("ebmlab.score_of",))
 
-       @ex.check("matches the exact gradient by enumeration", points=2)
-       def _exact(mle_gradient):
-           x = ...                           # fresh inputs, built here, seeded generators
-           got = expect_tensor(mle_gradient(...), what="mle_gradient(...)", shape=...)
-           expect_close(got, reference, atol=1e-8, rtol=1e-6, what="mle_gradient(...)",
-                        hint="push down the data's energy, push up the samples'.")
+    @ex.check("matches the closed-form score of a Gaussian mixture", points=2)
+    def _mixture(score: Student, ctx: CheckContext) -> None:
+        x = 2.0 * torch.randn(8, 2, dtype=torch.float64, generator=ctx.generator(1))
+        got = expect_tensor(score(Plain(mixture), x), what="score(E, x)", shape=x.shape)
+        expect_close(got, mixture.score(x), atol=1e-10, rtol=1e-8, what="score(E, x)",
+                     hint="the score is minus the gradient of the energy.")
 
-   * One student function per exercise (``function=`` is its name, also the stub's name).
-   * A check receives the student's function, calls it, and raises
-     :class:`~ebmlab.exercises.expect.CheckFailure` (via the ``expect_*`` helpers or
-     :func:`~ebmlab.exercises.expect.fail`) with what was tested, the expected and the
-     returned values, and a hint a student can act on. Anything else the student's
-     function raises is reported for you ("your function raised ValueError: ... in
-     `f`, line 4"), ``NotImplementedError`` as "not implemented yet".
-   * References are independent of the student's method: closed forms, enumeration,
-     autograd, finite differences, seeded statistical tests with a tolerance derived from
-     the standard error. Never compare with the reference solution's output.
-   * Build inputs inside the check (each check gets fresh ones, so in-place mutation is
-     detectable with :func:`~ebmlab.exercises.expect.expect_unchanged`). Seed with a
-     ``torch.Generator``; the global RNGs are also seeded per check.
-   * Points are per check (partial credit); ``timeout=`` per check (default
-     :data:`DEFAULT_TIMEOUT` = 10 s) for the slow ones. Keep the reference solution well
-     under 1 s per check.
-   * Heavy one-time set-up (imports, warming up the ``meta`` device) goes in an
-     ``@ex.prepare`` function: it runs once in the grading process before the checks fork.
-   * Test the contract a library function needs where it matters: dtype/device follow the
-     input, batch of one, no mutation, works under ``torch.no_grad()``.
-2. **Stub** — in ``book/exercises/chNN_<chapter-notebook-name>.ipynb`` (one notebook per
-   chapter): a markdown cell with the statement and the math, a code cell with the stub
-   (signature, numpydoc docstring with the math, body ``raise NotImplementedError``), and
-   a code cell ``check("N.M", function_name)``. Derivations: a MyST ``{exercise}``
-   directive with a ``{solution}`` directive (``:class: dropdown``). Commit without outputs.
-3. **Reference solution** — ``solutions/chNN.py`` defines the function (same name and
-   signature). The tests prove it scores full marks.
-4. **Wrong solution** — ``tests/wrong_solutions/chNN.py`` defines the same function with a
-   typical mistake (one per exercise); the tests prove it loses points and that every
-   failed check says why.
-5. Run ``pytest tests/test_autograder.py -q``: its generic tests pick up every chapter
-   with a bank module (stub notebook scores exactly 0, solution full marks, wrong solution
-   loses points with messages). Then ``python -m ebmlab grade solutions/chNN.py``.
+* **The call.** ``score(...)`` runs the student's function in the sandbox and returns
+  plain data; any other result fails the check with a wrong-type message. If the function
+  raises, the report says "your function raised ..." (or "not implemented yet" for the
+  stub); :func:`~ebmlab.exercises.expect.call_student` turns an expected kind of error into
+  a failure with a hint. Check with the ``expect_*`` helpers of
+  :mod:`ebmlab.exercises.expect`, or :func:`~ebmlab.exercises.expect.fail`: what was
+  tested, expected, returned, and a hint a student can act on.
+* **Fresh instances.** Build every input from ``ctx.generator(k)`` (``k`` numbers the
+  input stream). It is seeded with ``k`` in notebooks and with a fresh instance in the
+  command-line grader, so outputs hard-coded from the notebook fail; a statistical
+  tolerance must hold for every instance (5 standard errors). Keep a fixed
+  ``torch.Generator().manual_seed(...)`` only where a property must hold (chains that
+  mix). ``ctx.device`` is the device of a "follows the input's device" check (CUDA, or
+  the data-free ``meta`` device).
+* **Arguments travel by pickle**: tensors, modules, generators, module-level functions
+  and instances of module-level classes; never a lambda or a closure. The energies of
+  ``ebmlab/exercises/bank/_common.py`` cover the usual cases (``Plain(module)`` hides
+  a module's methods, ``Quadratic()``, ``ScaledQuadratic(s)``, ``Shifted(E, c)``).
+* **Side effects come back.** In-place changes of tensor arguments (and of modules'
+  parameters and buffers), ``requires_grad``, ``.grad``, generator states and the grad
+  mode after the call are applied to the check's own objects, so
+  :func:`~ebmlab.exercises.expect.expect_unchanged`,
+  :func:`~ebmlab.exercises.expect.expect_no_parameter_grads` and
+  :func:`~ebmlab.exercises.expect.expect_grad_mode` work as with a direct call. An argument
+  whose class lists attribute names in ``__mirror__`` gets those attributes back (an
+  energy that records the batches it sees).
+* **What only the sandbox can compute**, such as the gradient of the student's result (a
+  graph does not cross processes), comes from a probe:
+  ``loss, grads = fn.with_probe(parameter_gradients)(energy, x)``. An argument that must
+  carry a graph to another one is built there: ``InSandbox(builder, (energy, eps))``.
+* **Untrusted replies.** Whatever comes back can fail a student; never use it as a
+  reference. References are independent of the student's method: closed forms,
+  enumeration, autograd, finite differences, seeded statistical tests.
+* **Library shortcuts.** ``forbidden=`` names the library functions that would solve the
+  exercise; inside the student's function they raise "write it yourself" and the check's
+  status is ``forbidden``. Library code that calls them fails too, so forbid only what the
+  exercise's inputs do not use. A function's code is swapped, so references bound before
+  the call are caught; a copy of its code made in advance is not.
+* **Points and time.** Points are per check (partial credit); ``timeout=`` bounds the
+  student's calls in one check (default :data:`DEFAULT_TIMEOUT` = 10 s). Set-up shared by
+  the checks goes in an ``@ex.prepare`` module-level function, run outside the limits.
+
+Then add the stub to ``book/exercises/chNN_<chapter>.ipynb`` (statement, signature,
+numpydoc docstring with the math, ``raise NotImplementedError``, and a ``check("N.M",
+function_name)`` cell), the reference solution to ``solutions/chNN.py`` and a typical
+mistake to ``tests/wrong_solutions/chNN.py``; the generic tests prove that the stub scores
+0, the solution full marks (also on fresh instances) and the mistake loses points with
+messages. Hidden checks for an existing exercise go in an instructor's bank file:
+``get_exercise("2.1").check("...", points=2)(a_check)``, loaded with ``--bank``.
 """
 
-from ._api import check
+from ._confine import Limits
 from ._grade import GradingError, grade_file
 from ._registry import (
     DEFAULT_TIMEOUT,
@@ -100,17 +116,25 @@ from ._registry import (
     register,
 )
 from ._report import CheckResult, Report, SubmissionReport
-from ._runner import grade_function
+from ._runner import check, grade_function
+from ._sandbox import InSandbox
+from ._student import CheckContext, ProbeError, Student, StudentRaised
 from .expect import CheckFailure
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "Check",
+    "CheckContext",
     "CheckFailure",
     "CheckResult",
     "Exercise",
     "GradingError",
+    "InSandbox",
+    "Limits",
+    "ProbeError",
     "Report",
+    "Student",
+    "StudentRaised",
     "SubmissionReport",
     "check",
     "exercises",

@@ -1,8 +1,12 @@
-"""The registry of graded exercises: id, title, the student's function name and the checks.
+"""The registry of graded exercises: id, title, the student's function name, the checks.
 
 Exercise definitions live in ``ebmlab/exercises/bank/chNN.py`` (one module per chapter)
 and register themselves when the module is imported. The registry imports a chapter's
-module lazily, the first time one of its exercises is asked for.
+module lazily, the first time one of its exercises is asked for. An instructor's bank
+(:func:`load_bank`) may register new exercises and add checks to existing ones.
+
+The registry is the only source of the exercises graded, their checks and points: nothing
+a sandbox reports can add to them.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import math
 import pkgutil
 import re
 import sys
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,11 +40,13 @@ DEFAULT_TIMEOUT = 10.0
 _ID = re.compile(r"^([1-9][0-9]*)\.([1-9][0-9]*)$")
 _BANK_PACKAGE = __name__.rsplit(".", 1)[0] + ".bank"
 
-#: A check receives the student's function and returns nothing (pass) or raises
+#: A check receives the student's function (a :class:`~ebmlab.exercises.Student`) and the
+#: :class:`~ebmlab.exercises.CheckContext`, and returns nothing (pass) or raises
 #: :class:`~ebmlab.exercises.expect.CheckFailure` (fail).
-CheckFunction = Callable[[Callable[..., Any]], None]
+CheckFunction = Callable[[Any, Any], None]
 
 _REGISTRY: dict[str, Exercise] = {}
+_OWNERS: dict[str, str] = {}
 _LOADED_BANKS: set[str] = set()
 
 
@@ -72,10 +79,11 @@ class Check:
     points : float
         Points earned when the check passes (0 otherwise): partial credit per check.
     function : callable
-        ``function(student_fn) -> None``; raises
+        ``function(student, ctx) -> None``; raises
         :class:`~ebmlab.exercises.expect.CheckFailure` when the student's function fails.
     timeout : float or None
-        Time limit in seconds; ``None`` uses :data:`DEFAULT_TIMEOUT`.
+        Time limit in seconds of the student's calls in this check; ``None`` uses
+        :data:`DEFAULT_TIMEOUT`.
     """
 
     name: str
@@ -100,6 +108,10 @@ class Exercise:
     function : str
         Name of the function the student defines (the stub's name); the command-line
         grader looks this name up in a submission.
+    forbidden : tuple of str
+        Dotted names of library functions that would solve the exercise (e.g.
+        ``"ebmlab.score_of"``); inside the student's function they raise an error that says
+        to write it yourself, and the check's status is ``forbidden``.
     checks : list of Check
         The checks, in order.
     """
@@ -107,6 +119,7 @@ class Exercise:
     id: str
     title: str
     function: str
+    forbidden: tuple[str, ...] = ()
     checks: list[Check] = field(default_factory=list)
     preparations: list[Callable[[], None]] = field(default_factory=list, repr=False)
     _prepared: bool = field(default=False, repr=False)
@@ -122,11 +135,12 @@ class Exercise:
         return float(sum(c.points for c in self.checks))
 
     def prepare(self, fn: Callable[[], None]) -> Callable[[], None]:
-        """Decorator for a function run once per process before this exercise's first check.
+        """Decorator for a set-up function run before this exercise's first check.
 
-        It runs in the grading process, before the checks are forked: import or warm up
-        what every check needs (e.g. the first operation on the "meta" device loads
-        seconds of PyTorch code), so each check's time limit measures the student's code.
+        It runs once in the grading process and once in each sandbox, outside the checks'
+        time limits: warm up what every check needs (e.g. the first operation on the
+        "meta" device loads seconds of PyTorch code), so that a time limit measures the
+        student's code. It must be picklable (a module-level function).
         """
         if not callable(fn):
             raise TypeError(f"prepare needs a callable, got {type(fn).__name__}.")
@@ -151,8 +165,8 @@ class Exercise:
         points : float
             Points for passing it.
         timeout : float, optional
-            Time limit in seconds for this check (default :data:`DEFAULT_TIMEOUT`);
-            a caller's ``timeout=`` overrides it.
+            Time limit in seconds of the student's calls in this check (default
+            :data:`DEFAULT_TIMEOUT`); a caller's ``timeout=`` overrides it.
 
         Returns
         -------
@@ -177,7 +191,8 @@ class Exercise:
         return decorate
 
 
-def register(exercise_id: str, title: str, *, function: str) -> Exercise:
+def register(exercise_id: str, title: str, *, function: str,
+             forbidden: tuple[str, ...] = ()) -> Exercise:
     """Register an exercise and return it, to attach checks with :meth:`Exercise.check`.
 
     Parameters
@@ -188,6 +203,9 @@ def register(exercise_id: str, title: str, *, function: str) -> Exercise:
         Short title.
     function : str
         Name of the student's function (a Python identifier).
+    forbidden : tuple of str
+        Dotted names of library functions that would solve the exercise; see
+        :class:`Exercise`.
 
     Returns
     -------
@@ -201,9 +219,10 @@ def register(exercise_id: str, title: str, *, function: str) -> Exercise:
     Examples
     --------
     >>> ex = register("99.1", "Double it", function="double")  # doctest: +SKIP
-    >>> @ex.check("doubles 2", points=1)                          # doctest: +SKIP
-    ... def _(double):
-    ...     expect_close(double(torch.tensor(2.0)), torch.tensor(4.0), what="double(2)")
+    >>> @ex.check("doubles a tensor", points=1)                   # doctest: +SKIP
+    ... def _doubles(double, ctx):
+    ...     x = torch.randn(3, generator=ctx.generator(0))
+    ...     expect_close(double(x), 2 * x, what="double(x)")
     """
     _parse_id(exercise_id)
     if not isinstance(title, str) or not title.strip():
@@ -211,13 +230,15 @@ def register(exercise_id: str, title: str, *, function: str) -> Exercise:
     if not isinstance(function, str) or not function.isidentifier():
         raise ValueError(f"function must be the name of the student's function (an "
                          f"identifier), got {function!r}.")
+    if not (isinstance(forbidden, tuple) and all(isinstance(f, str) and f for f in forbidden)):
+        raise ValueError(f"forbidden must be a tuple of dotted names, got {forbidden!r}.")
     caller = sys._getframe(1).f_globals.get("__name__", "?")
-    existing = _REGISTRY.get(exercise_id)
-    if existing is not None and getattr(existing, "_module", None) != caller:
+    if exercise_id in _REGISTRY and _OWNERS.get(exercise_id) != caller:
         raise ValueError(f"exercise {exercise_id} is already registered (by "
-                         f"{getattr(existing, '_module', '?')}); pick another id.")
-    ex = Exercise(exercise_id, title, function)
-    ex._module = caller  # type: ignore[attr-defined]
+                         f"{_OWNERS.get(exercise_id, '?')}); pick another id, or add checks to "
+                         f"it with get_exercise({exercise_id!r}).check(...).")
+    ex = Exercise(exercise_id, title, function, forbidden)
+    _OWNERS[exercise_id] = caller
     _REGISTRY[exercise_id] = ex
     return ex
 
@@ -245,8 +266,10 @@ def _load_chapter(chapter: int) -> None:
 def load_bank(source: str | Path) -> None:
     """Import extra exercise definitions: a module name or the path of a ``.py`` file.
 
-    Instructors can keep their own exercises outside the package; ``python -m ebmlab
-    grade --bank FILE`` loads them the same way.
+    Instructors keep their own exercises, and hidden checks for the course's exercises,
+    outside the package; ``python -m ebmlab grade --bank FILE`` loads them the same way,
+    in the grading process and in every sandbox (which needs the module to receive its
+    objects).
 
     Raises
     ------
@@ -258,7 +281,7 @@ def load_bank(source: str | Path) -> None:
         path = Path(text).resolve()
         if not path.is_file():
             raise ValueError(f"exercise bank file {text!r} does not exist.")
-        name = f"_ebmlab_bank_{abs(hash(str(path)))}"
+        name = f"_ebmlab_bank_{zlib.crc32(str(path).encode()):08x}"
         if name in sys.modules:
             return
         spec = importlib.util.spec_from_file_location(name, path)

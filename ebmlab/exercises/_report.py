@@ -15,11 +15,9 @@ STATUS_LABELS = {
     "passed": "passed",
     "failed": "failed",
     "error": "error",
-    "not_implemented": "not implemented yet",
     "timeout": "timed out",
-    "exited": "exited",
-    "missing": "missing",
-    "crashed": "crashed",
+    "not_implemented": "not implemented yet",
+    "forbidden": "library shortcut",
 }
 
 
@@ -38,9 +36,10 @@ class CheckResult:
     max_points : float
         Its points when passed.
     status : str
-        One of ``passed``, ``failed``, ``error`` (the function raised), ``not_implemented``,
-        ``timeout``, ``exited`` (the function ended its process), ``missing`` (no function
-        to grade) or ``crashed`` (the grading process died).
+        ``passed``; ``failed`` (a wrong result); ``error`` (the function raised, ended or
+        crashed its process, or returned something the check could not use); ``timeout``;
+        ``not_implemented`` (the stub, or no such function in the submission);
+        ``forbidden`` (it called a library function that solves the exercise).
     what, expected, got, hint : str or None
         The parts of the failure message.
     traceback : str or None
@@ -81,18 +80,10 @@ class CheckResult:
                               self.expected, self.got, self.hint)
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"name", "passed", "points", "message"}`` (the JSON report's check entry)."""
+        """``{"name", "passed", "points", "max_points", "status", "message"}``."""
         return {"name": self.name, "passed": self.passed, "points": self.points,
+                "max_points": float(self.max_points), "status": self.status,
                 "message": self.message}
-
-    def to_record(self) -> dict[str, Any]:
-        """Every field, for sending between processes."""
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> CheckResult:
-        """Inverse of :meth:`to_record`."""
-        return cls(**{k: record[k] for k in cls.__dataclass_fields__ if k in record})
 
 
 @dataclass
@@ -144,11 +135,11 @@ class Report:
                 f"{_points(self.max_points)} points")
         if not self.results:
             return head + (f" — {self.note}" if self.note else "")
+        if self.not_implemented and self.results[0].what != "not implemented yet":
+            return head + f" — {self.results[0].what}."
         if self.not_implemented:
             return (head + f" — not implemented yet: replace `raise NotImplementedError` in "
                            f"`{self.function}` with your code and run the check again.")
-        if all(r.status == "missing" for r in self.results):
-            return head + f" — {self.results[0].what}."
         n_pass = sum(r.passed for r in self.results)
         if self.passed:
             return head + f" — all {n_pass} checks passed."
@@ -162,17 +153,6 @@ class Report:
         """``{"id", "points", "max_points", "checks": [...]}``: the JSON report's exercise."""
         return {"id": self.exercise_id, "points": self.points, "max_points": self.max_points,
                 "checks": [r.to_dict() for r in self.results]}
-
-    def to_record(self) -> dict[str, Any]:
-        """Every field, for sending between processes."""
-        return {"exercise_id": self.exercise_id, "title": self.title, "function": self.function,
-                "results": [r.to_record() for r in self.results], "note": self.note}
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Report:
-        """Inverse of :meth:`to_record`."""
-        return cls(record["exercise_id"], record["title"], record["function"],
-                   [CheckResult.from_record(r) for r in record["results"]], record.get("note"))
 
     # --- text ---------------------------------------------------------------------------
     def to_text(self, *, verbose: bool | None = None, indent: str = "") -> str:
@@ -257,19 +237,28 @@ class SubmissionReport:
         Cells that raised (or hung, or ended the process) and were skipped: their label
         ("cell 3" for the third code cell of a notebook, "line 12" for the statement or
         ``# %%`` block of a ``.py`` starting there) and the error.
-    note : str or None
-        A remark (e.g. no exercise found).
+    notes : list of str
+        Remarks: how the exercises were chosen, what the sandbox enforced, no exercise found.
+    seed : int
+        The instance of the checks' inputs.
+    error : str or None
+        Why the file could not be graded (then every exercise scores 0).
+    peak_memory_mb : float or None
+        The largest resident memory of its sandbox processes.
     """
 
     path: str
     exercises: list[Report] = field(default_factory=list)
     cell_errors: list[tuple[str, str]] = field(default_factory=list)
-    note: str | None = None
+    notes: list[str] = field(default_factory=list)
+    seed: int = 0
+    error: str | None = None
+    peak_memory_mb: float | None = None
 
     @property
     def total(self) -> float:
         """Points earned over all exercises."""
-        return float(sum(e.points for e in self.exercises))
+        return 0.0 if self.error else float(sum(e.points for e in self.exercises))
 
     @property
     def max_total(self) -> float:
@@ -277,21 +266,26 @@ class SubmissionReport:
         return float(sum(e.max_points for e in self.exercises))
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON report: ``{"total", "max_total", "exercises": [...]}``."""
+        """The JSON report: ``{"total", "max_total", "exercises", "cell_errors", "notes",
+        "seed", "peak_memory_mb"}``."""
         return {"total": self.total, "max_total": self.max_total,
-                "exercises": [e.to_dict() for e in self.exercises]}
+                "exercises": [e.to_dict() for e in self.exercises],
+                "cell_errors": [{"cell": label, "error": msg} for label, msg in self.cell_errors],
+                "notes": list(self.notes), "seed": self.seed,
+                "peak_memory_mb": self.peak_memory_mb}
 
     def to_text(self, *, verbose: bool = False) -> str:
-        """The human-readable report."""
+        """The human-readable report (``verbose``: with tracebacks and printed output)."""
         lines = [f"== {self.path}"]
+        if self.error:
+            lines.append(f"  could not be graded: {self.error}")
         if self.cell_errors:
             lines.append(f"  {len(self.cell_errors)} part(s) of the file failed and were "
                          "skipped (the rest was graded):")
             lines += [f"    {label}: {msg}" for label, msg in self.cell_errors]
         for ex in self.exercises:
             lines.append(ex.to_text(verbose=verbose, indent="  "))
-        if self.note:
-            lines.append(f"  {self.note}")
+        lines += [f"  note: {note}" for note in self.notes]
         lines.append(f"Total: {_points(self.total)} / {_points(self.max_total)}")
         return "\n".join(lines)
 

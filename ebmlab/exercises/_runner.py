@@ -1,33 +1,19 @@
-"""Run an exercise's checks on a student's function, each check isolated from the caller.
+"""Run an exercise's checks on a student's function held by a sandbox; ``check()`` in notebooks.
 
-Two runners:
-
-* ``"fork"`` (Linux): each check runs in a forked child process with a time limit. The
-  child starts from a canonical global state, its output is captured, and its result
-  comes back as JSON over a pipe. Whatever the student's code does (loop forever, exit,
-  crash, change the default dtype, the seeds or the grad mode, mutate globals) it cannot
-  touch the caller's process.
-* ``"inprocess"`` (platforms without a safe ``fork``): the check runs in a thread of the
-  caller's process; global state (default dtype, grad mode, RNGs, thread count, streams)
-  is saved and restored, ``sys.exit``/``os._exit`` are caught, and a check past its time
-  limit is abandoned (reported as timed out; it may keep running in the background).
+:func:`run_check` is the one place where a check runs, for the notebook (a fork of the
+kernel per check) and for the command-line grader (a confined interpreter per submission):
+it resets the sandbox to the canonical state, gives the check a :class:`Student` proxy and a
+:class:`CheckContext`, and turns the way the check ended into a :class:`CheckResult`.
 """
 
 from __future__ import annotations
 
-import builtins
 import contextlib
-import faulthandler
-import io
-import json
 import os
 import random
-import select
-import signal
 import sys
-import threading
 import time
-import warnings
+import traceback
 import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -35,24 +21,146 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import _state
-from ._isolation import (
-    Capture,
-    ExitCalled,
-    classify_exception,
-    die_with_parent,
-    exit_process,
-    limit_cpu_time,
-    no_input,
-    redirect_process_io,
-    reset_global_state,
-)
 from ._registry import DEFAULT_TIMEOUT, Check, Exercise, get_exercise
 from ._report import CheckResult, Report
+from ._sandbox import Reset
+from ._student import Budget, CheckContext, Student, StudentRaised
+from ._supervisor import CallTimeout, CheckBug, Sandbox, SandboxDied
+from ._wire import ProtocolError
+from .expect import CheckFailure
 
-__all__ = ["default_isolation", "grade_function", "run_check"]
+__all__ = ["check", "grade_function", "run_check"]
 
+#: Seconds a sandbox may take to reset its state before a check.
+_RESET_TIMEOUT = 30.0
 _ISOLATIONS = ("auto", "fork", "inprocess")
+_NEVER_EXIT = ("a function returns its result; it must never end the program (no sys.exit, "
+               "exit(), quit() or os._exit).")
+
+
+def check_seed(exercise: Exercise, check: Check, seed: int) -> int:
+    """The seed of the global random generators at the start of a check."""
+    return zlib.crc32(f"{exercise.id}/{check.name}".encode()) ^ seed
+
+
+@contextlib.contextmanager
+def grader_state(seed: int) -> Iterator[None]:
+    """Run grader code (a check, a preparation) from the canonical state, seeded, and
+    restore the caller's state afterwards: the checks may change the grad mode (it follows
+    the student's calls) and draw from the global generators."""
+    dtype, grad = torch.get_default_dtype(), torch.is_grad_enabled()
+    rngs = (torch.get_rng_state(), np.random.get_state(), random.getstate())  # noqa: NPY002
+    torch.set_default_dtype(torch.float32)
+    torch.set_grad_enabled(True)
+    torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        torch.set_rng_state(rngs[0])
+        np.random.set_state(rngs[1])  # noqa: NPY002
+        random.setstate(rngs[2])
+        torch.set_grad_enabled(grad)
+        torch.set_default_dtype(dtype)
+
+
+def _raised(exc: StudentRaised) -> dict[str, Any]:
+    """The fields of a result for an exception of the student's function."""
+    tb = exc.traceback
+    if exc.kind == "not_implemented":
+        return {"status": "not_implemented", "what": "not implemented yet", "traceback": tb}
+    if exc.kind == "forbidden":
+        return {"status": "forbidden", "what": exc.message, "traceback": tb,
+                "hint": "write the computation yourself from torch operations; the library "
+                        "function may check your answer in the notebook, not inside it."}
+    if exc.kind == "failed":
+        return {"status": "failed", "traceback": tb} | {
+            k: v for k, v in exc.failure.items() if v is not None} | {
+            "what": exc.failure.get("what") or exc.headline}
+    if exc.kind == "exited":
+        return {"status": "error", "what": f"the function called sys.exit({exc.exit_code})",
+                "hint": _NEVER_EXIT, "traceback": tb}
+    if exc.output_flood:
+        return {"status": "error", "traceback": tb,
+                "what": "the function printed more than 1000000 characters and was stopped",
+                "hint": "remove the print calls from loops."}
+    hint = f"the error happened {exc.where}." if exc.where else None
+    if exc.type == "RecursionError":
+        hint = "look for a function that calls itself without a base case."
+    elif exc.type == "MemoryError" or "allocate" in exc.message.lower():
+        hint = ("the grader's memory limit was reached: look for a tensor far larger than "
+                "needed (e.g. of shape (B, B) or (B, d, d) where (B, d) is enough).")
+    return {"status": "error", "what": f"your function raised {exc.headline}", "hint": hint,
+            "traceback": tb}
+
+
+def _ended(exc: BaseException, limit: float) -> dict[str, Any]:
+    """The fields of a result for a check that did not end with a pass or a failure."""
+    if isinstance(exc, CheckFailure):
+        return {"status": "failed", "what": exc.what, "expected": exc.expected, "got": exc.got,
+                "hint": exc.hint}
+    if isinstance(exc, StudentRaised):
+        return _raised(exc)
+    if isinstance(exc, CallTimeout):
+        return {"status": "timeout", "what": f"timed out after {limit:g} s",
+                "hint": "look for an infinite loop, or a computation far larger than needed "
+                        "(a Python loop over the batch, or over many steps)."}
+    if isinstance(exc, SandboxDied):
+        text = str(exc)
+        return {"status": "error", "what": text,
+                "hint": _NEVER_EXIT if "exit code" in text else
+                "a crash of the process that runs your function (native code, or memory)."}
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-20_000:]
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    if isinstance(exc, CheckBug):
+        return {"status": "error", "what": f"the check itself failed: {first}",
+                "hint": "a bug of the exercise's checks, not of your function: tell your "
+                        "instructor.", "traceback": tb}
+    return {"status": "error",
+            "what": f"the check could not use your function's result ({type(exc).__name__}: "
+                    f"{first})",
+            "hint": "return what the docstring describes (type, shape and dtype).",
+            "traceback": tb}
+
+
+def run_check(sandbox: Sandbox, exercise: Exercise, check: Check, ctx: CheckContext, *,
+              timeout: float | None = None) -> CheckResult:
+    """Run one check on the student's function held by ``sandbox``.
+
+    Parameters
+    ----------
+    sandbox : Sandbox
+        Holds the student's function (named ``exercise.function``).
+    exercise, check : Exercise, Check
+        What to run; points and names come from here only.
+    ctx : CheckContext
+        The instance (seed) and the probe device.
+    timeout : float, optional
+        Time limit of the student's calls in this check (default: the check's own).
+
+    Returns
+    -------
+    CheckResult
+
+    Raises
+    ------
+    ProtocolError
+        When the sandbox broke the protocol: the submission cannot be graded.
+    """
+    limit = float(timeout if timeout is not None else (check.timeout or DEFAULT_TIMEOUT))
+    student = Student(sandbox, exercise, Budget(limit))
+    seed = check_seed(exercise, check, ctx.seed)
+    start = time.monotonic()
+    fields: dict[str, Any] = {"status": "passed"}
+    with grader_state(seed):
+        try:
+            sandbox.request(Reset(seed), timeout=_RESET_TIMEOUT)
+            check.function(student, ctx)
+        except ProtocolError:
+            raise
+        except Exception as exc:
+            fields = _ended(exc, limit)
+    return CheckResult(check.name, check.points, output="".join(student.outputs),
+                       seconds=time.monotonic() - start, **fields)
 
 
 def default_isolation() -> str:
@@ -60,274 +168,13 @@ def default_isolation() -> str:
     return "fork" if sys.platform.startswith("linux") and hasattr(os, "fork") else "inprocess"
 
 
-def _seed(exercise: Exercise, check: Check) -> int:
-    return zlib.crc32(f"{exercise.id}/{check.name}".encode())
-
-
-def _timeout_hint() -> str:
-    return ("look for an infinite loop, or a computation far larger than needed "
-            "(a Python loop over the batch, or over many steps).")
-
-
-def _run_check_body(check: Check, fn: Callable[..., Any]) -> dict[str, Any]:
-    try:
-        check.function(fn)
-    except BaseException as exc:
-        return classify_exception(exc)
-    return {"status": "passed"}
-
-
-# --- fork runner ------------------------------------------------------------------------
-def _child(check: Check, fn: Callable[..., Any], seed: int, timeout: float,
-           write_fd: int) -> None:
-    """Body of the forked child: never returns."""
-    code = 0
-    try:
-        for fd in _state.CLOSE_IN_CHILD:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        with contextlib.suppress(OSError):
-            os.setpgid(0, 0)
-        faulthandler.disable()  # a crash must not write to the caller's terminal
-        die_with_parent()
-        limit_cpu_time(timeout)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        capture = redirect_process_io()
-        _quiet_ipython()
-        _state.GRADING = True
-        reset_global_state(seed)
-        record = _run_check_body(check, fn)
-        record["output"] = capture.text()
-        data = json.dumps(record).encode()
-        payload = len(data).to_bytes(8, "big") + data
-        view = memoryview(payload)
-        while view:
-            n = os.write(write_fd, view)
-            view = view[n:]
-    except BaseException:
-        code = 70
-    finally:
-        exit_process(code)
-
-
-def _quiet_ipython() -> None:
-    """In a forked Jupyter kernel, stop display calls and plots from using the kernel's sockets."""
-    if "matplotlib" in sys.modules:
-        with contextlib.suppress(Exception):
-            import matplotlib
-
-            matplotlib.use("Agg", force=True)
-    if "IPython" in sys.modules:
-        with contextlib.suppress(Exception):
-            from IPython import get_ipython
-
-            shell = get_ipython()
-            if shell is not None:
-                shell.display_pub.publish = lambda *args, **kwargs: None
-                shell.displayhook = lambda *args, **kwargs: None
-    sys.displayhook = lambda value: None
-
-
-def _kill(pid: int) -> None:
-    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-        with contextlib.suppress(OSError):
-            target()
-
-
-def _decode(buffer: bytes) -> dict[str, Any] | None:
-    if len(buffer) < 8:
-        return None
-    size = int.from_bytes(buffer[:8], "big")
-    if len(buffer) < 8 + size:
-        return None
-    try:
-        record = json.loads(buffer[8:8 + size].decode())
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return {"status": "crashed", "what": "the grader could not read the check's result"}
-    if not isinstance(record, dict) or not isinstance(record.get("status"), str):
-        return {"status": "crashed", "what": "the grader could not read the check's result"}
-    return record
-
-
-def _exit_record(status: int) -> dict[str, Any]:
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        try:
-            name = signal.Signals(sig).name
-        except ValueError:
-            name = str(sig)
-        return {"status": "crashed",
-                "what": f"the process running your function was killed by signal {name}",
-                "hint": "a crash in native code, or more memory than the machine has."}
-    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
-    return {"status": "exited", "what": f"the function exited the process (exit code {code})",
-            "hint": "a function returns its result; it must never end the program "
-                    "(no sys.exit, exit(), quit() or os._exit)."}
-
-
-def _run_forked(check: Check, fn: Callable[..., Any], seed: int,
-                timeout: float) -> dict[str, Any]:
-    read_fd, write_fd = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # "fork() with threads" (3.12+)
-        pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        os.close(read_fd)
-        _child(check, fn, seed, timeout, write_fd)
-    os.close(write_fd)
-    with contextlib.suppress(OSError):
-        os.setpgid(pid, pid)
-    buffer = b""
-    record: dict[str, Any] | None = None
-    status: int | None = None
-    deadline = time.monotonic() + timeout
-    eof = False
-    try:
-        while record is None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                _kill(pid)
-                record = {"status": "timeout", "what": f"timed out after {timeout:g} s",
-                          "hint": _timeout_hint()}
-                break
-            if eof:  # the pipe closed but the child may still run: poll its status only
-                time.sleep(min(remaining, 0.02))
-            else:
-                ready, _, _ = select.select([read_fd], [], [], min(remaining, 0.05))
-                if ready:
-                    chunk = os.read(read_fd, 1 << 16)
-                    if chunk:
-                        buffer += chunk
-                        record = _decode(buffer)
-                        continue
-                    eof = True
-            done, st = os.waitpid(pid, os.WNOHANG)
-            if done:
-                status = st
-                while not eof:  # drain what the child wrote before it ended
-                    ready, _, _ = select.select([read_fd], [], [], 0)
-                    chunk = os.read(read_fd, 1 << 16) if ready else b""
-                    eof = not chunk
-                    buffer += chunk
-                record = _decode(buffer) or _exit_record(status)
-    except BaseException:
-        _kill(pid)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-        raise
-    finally:
-        os.close(read_fd)
-    if status is None:
-        _kill(pid)  # also ends processes the student's code started in the child's group
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-    return record
-
-
-# --- in-process runner ------------------------------------------------------------------
-@contextlib.contextmanager
-def _preserved_state() -> Iterator[Capture]:
-    """Save the global state student code could change, and restore it afterwards."""
-    dtype = torch.get_default_dtype()
-    grad = torch.is_grad_enabled()
-    threads = torch.get_num_threads()
-    rng = torch.get_rng_state()
-    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
-    np_state = np.random.get_state()  # noqa: NPY002
-    py_state = random.getstate()
-    streams = (sys.stdin, sys.stdout, sys.stderr)
-    real_exit = os._exit
-    saved_input = builtins.input
-    grading = _state.GRADING
-    capture = Capture()
-
-    def fake_exit(code: int = 0) -> None:
-        raise ExitCalled(code)
-
-    sys.stdin, sys.stdout, sys.stderr = io.StringIO(""), capture, capture
-    os._exit = fake_exit
-    builtins.input = no_input
-    _state.GRADING = True
-    try:
-        yield capture
-    finally:
-        _state.GRADING = grading
-        builtins.input = saved_input
-        os._exit = real_exit
-        sys.stdin, sys.stdout, sys.stderr = streams
-        random.setstate(py_state)
-        np.random.set_state(np_state)  # noqa: NPY002
-        torch.set_rng_state(rng)
-        if cuda_rng is not None:
-            torch.cuda.set_rng_state_all(cuda_rng)
-        torch.set_num_threads(threads)
-        torch.set_grad_enabled(grad)
-        torch.set_default_dtype(dtype)
-
-
-@contextlib.contextmanager
-def _canonical_state() -> Iterator[None]:
-    """Run grader code (an exercise's preparations) in the canonical dtype and grad mode,
-    whatever the caller's code set, and restore the caller's state afterwards."""
-    dtype, grad, rng = torch.get_default_dtype(), torch.is_grad_enabled(), torch.get_rng_state()
-    torch.set_default_dtype(torch.float32)
-    torch.set_grad_enabled(True)
-    try:
-        yield
-    finally:
-        torch.set_rng_state(rng)
-        torch.set_grad_enabled(grad)
-        torch.set_default_dtype(dtype)
-
-
-def _run_inprocess(check: Check, fn: Callable[..., Any], seed: int,
-                   timeout: float) -> dict[str, Any]:
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        torch.set_grad_enabled(True)
-        box["record"] = _run_check_body(check, fn)
-
-    with _preserved_state() as capture:
-        torch.set_default_dtype(torch.float32)
-        torch.manual_seed(seed)
-        np.random.seed(seed % 2**32)  # noqa: NPY002
-        random.seed(seed)
-        thread = threading.Thread(target=target, name="ebmlab-check", daemon=True)
-        thread.start()
-        thread.join(timeout)
-        output = capture.text()
-    if thread.is_alive():
-        return {"status": "timeout", "what": f"timed out after {timeout:g} s",
-                "hint": _timeout_hint() + " (It may still be running in the background: "
-                        "restart the kernel if the notebook slows down.)", "output": output}
-    record = box.get("record", {"status": "crashed", "what": "the check ended without a result"})
-    record["output"] = output
-    return record
-
-
-# --- public -----------------------------------------------------------------------------
-def run_check(exercise: Exercise, check: Check, fn: Callable[..., Any], *,
-              timeout: float | None = None, isolation: str = "auto") -> CheckResult:
-    """Run one check of ``exercise`` on the student's ``fn`` and return its result.
-
-    ``timeout`` (seconds) overrides the check's own limit.
-    """
-    mode = default_isolation() if isolation == "auto" else isolation
-    limit = float(timeout if timeout is not None else (check.timeout or DEFAULT_TIMEOUT))
-    start = time.monotonic()
-    runner = _run_forked if mode == "fork" else _run_inprocess
-    record = runner(check, fn, _seed(exercise, check), limit)
-    record = {k: v for k, v in record.items() if k not in ("name", "max_points", "seconds")}
-    return CheckResult(name=check.name, max_points=check.points,
-                       seconds=time.monotonic() - start, **record)
-
-
 def grade_function(exercise: str | Exercise, fn: Callable[..., Any], *,
                    timeout: float | None = None, isolation: str = "auto",
-                   verbose: bool = False) -> Report:
-    """Run every check of an exercise on ``fn`` (isolated) and return the :class:`Report`.
+                   verbose: bool = False, seed: int = 0) -> Report:
+    """Run every check of an exercise on ``fn`` and return the :class:`Report`.
+
+    Each check gets a fresh sandbox holding ``fn``: a fork of this process (Linux), or a
+    thread of it (elsewhere). The checks run here; ``fn`` runs there.
 
     Parameters
     ----------
@@ -338,9 +185,11 @@ def grade_function(exercise: str | Exercise, fn: Callable[..., Any], *,
     timeout : float, optional
         Time limit of every check in seconds (default: each check's own limit).
     isolation : {"auto", "fork", "inprocess"}
-        How to isolate the student's code; ``"auto"`` forks on Linux.
+        Where ``fn`` runs; ``"auto"`` forks on Linux.
     verbose : bool
         Show tracebacks and printed output in the report.
+    seed : int
+        The instance of the checks' inputs (0 in notebooks).
 
     Returns
     -------
@@ -349,13 +198,88 @@ def grade_function(exercise: str | Exercise, fn: Callable[..., Any], *,
     ex = exercise if isinstance(exercise, Exercise) else get_exercise(exercise)
     if isolation not in _ISOLATIONS:
         raise ValueError(f"isolation must be one of {_ISOLATIONS}, got {isolation!r}.")
-    if timeout is not None:
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise ValueError(f"timeout must be a number of seconds > 0 or None, got {timeout!r}.")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(
+            timeout, (int, float)) or not timeout > 0):
+        raise ValueError(f"timeout must be a number of seconds > 0 or None, got {timeout!r}.")
     if not callable(fn):
         raise TypeError(f"pass your function `{ex.function}` itself (not its result): got "
                         f"{type(fn).__name__}.")
-    with _canonical_state():
+    mode = default_isolation() if isolation == "auto" else isolation
+    with grader_state(0):
         ex.run_preparations()
-    results = [run_check(ex, c, fn, timeout=timeout, isolation=isolation) for c in ex.checks]
+    ctx = CheckContext(seed=seed)
+    results = []
+    for c in ex.checks:
+        limit = timeout if timeout is not None else (c.timeout or DEFAULT_TIMEOUT)
+        namespace = {ex.function: fn}
+        sandbox = (Sandbox.fork(namespace, cpu_seconds=int(limit) + 10) if mode == "fork"
+                   else Sandbox.in_process(namespace))
+        try:
+            results.append(run_check(sandbox, ex, c, ctx, timeout=timeout))
+        except ProtocolError as exc:
+            results.append(CheckResult(c.name, c.points, "error",
+                                       what=f"the process running your function broke the "
+                                            f"grader's protocol ({exc})"))
+        finally:
+            sandbox.close()
     return Report(ex.id, ex.title, ex.function, results, verbose=verbose)
+
+
+def _displays_results() -> bool:
+    """True in IPython/Jupyter and the interactive interpreter, which show the returned value."""
+    if hasattr(sys, "ps1"):
+        return True
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    try:
+        return ipython.get_ipython() is not None
+    except Exception:  # pragma: no cover - defensive
+        return False
+
+
+def check(exercise_id: str, fn: Callable[..., Any], *, verbose: bool = False,
+          timeout: float | None = None) -> Report:
+    """Run the checks of exercise ``exercise_id`` on your function ``fn`` and show the result.
+
+    Your function runs in a separate process (on Linux), one per check, with a time limit,
+    so whatever it does cannot break the notebook. In Jupyter the returned report displays
+    as a table when ``check(...)`` is the last line of the cell: each check with pass/fail,
+    its points, and for a failure what was expected, what came back and a hint. In a
+    script it is printed. Inside the command-line grader's sandbox it does nothing.
+
+    Parameters
+    ----------
+    exercise_id : str
+        The exercise, ``"N.M"`` (e.g. ``"2.1"``).
+    fn : callable
+        Your function (the function itself, not a call of it).
+    verbose : bool
+        Also show tracebacks and what your function printed.
+    timeout : float, optional
+        Time limit of every check in seconds (default: each check's own, usually 10 s).
+
+    Returns
+    -------
+    Report
+        ``report.points``, ``report.max_points``, ``report.results``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown exercise id.
+    TypeError
+        If ``fn`` is not callable.
+
+    Examples
+    --------
+    >>> from ebmlab.exercises import check
+    >>> check("2.1", score)  # doctest: +SKIP
+    """
+    if os.environ.get("EBMLAB_SANDBOX"):
+        return Report(str(exercise_id), "", "", [],
+                      note="check() does nothing while the autograder grades this file.")
+    report = grade_function(exercise_id, fn, timeout=timeout, verbose=verbose)
+    if not _displays_results():
+        print(report.to_text())
+    return report

@@ -1,7 +1,8 @@
 """Assertion helpers for checks: a failure says what was expected, what came back, and a hint.
 
-A check function receives the student's function, calls it on fresh inputs, and
-tests the result with these helpers. A helper that fails raises
+A check function receives the student's function (a proxy: the function runs in a
+sandbox and its results come back as plain data) and the check's context, calls the
+function on fresh inputs, and tests the result with these helpers. A helper that fails raises
 :class:`CheckFailure`, which the report shows as
 
     <what>: expected <expected>; got <got>. Hint: <hint>
@@ -36,7 +37,6 @@ __all__ = [
     "expect_unchanged",
     "fail",
     "first_line",
-    "probe_device",
 ]
 
 
@@ -265,19 +265,23 @@ def first_line(exc: BaseException) -> str:
 def call_student(fn: Callable[..., object], *args: object, what: str, expected: str,
                  hint: str, errors: tuple[type[Exception], ...] = (RuntimeError,),
                  **kwargs: object) -> object:
-    """Call the student's ``fn(*args, **kwargs)``; an error of type ``errors`` is a failure.
+    """Call the student's ``fn(*args, **kwargs)``; an error of a type in ``errors`` fails.
 
     The failure names ``what`` was called, the ``expected`` result, the error's type and
-    first line, and the ``hint``. :class:`NotImplementedError` (the unsolved stub) passes
-    through, so the report says the exercise is not implemented yet.
+    first line, and the ``hint``. Other errors, and :class:`NotImplementedError` (the
+    unsolved stub), pass through, so the report says "your function raised" or "not
+    implemented yet". ``fn`` is the student's function, or a helper of the check that
+    calls it.
     """
+    from ._student import StudentRaised
+
     try:
         return fn(*args, **kwargs)
-    except NotImplementedError:
+    except StudentRaised as exc:
+        names = {e.__name__ for e in errors}
+        if exc.kind == "error" and names.intersection(exc.types):
+            fail(what, expected=expected, got=exc.headline, hint=hint)
         raise
-    except errors as exc:
-        fail(what, expected=expected, got=f"{type(exc).__name__}: {first_line(exc)}",
-             hint=hint)
 
 
 def expect_grad_mode(enabled: bool, *, what: str, hint: str | None = None) -> None:
@@ -300,22 +304,3 @@ def expect_no_parameter_grads(module: torch.nn.Module, *,
                           "model's parameters and would corrupt a training step; "
                           "torch.autograd.grad(energy(x).sum(), x) returns the gradient with "
                           "respect to x only.")
-
-
-def probe_device() -> torch.device:
-    """The device on which a check tests that a student's function follows its inputs.
-
-    CUDA when this process can use it; otherwise the data-free "meta" device, on which
-    tensors created on the wrong device (e.g. by a hard-coded ``torch.zeros(...)``) are
-    still caught. Call it in the check's (forked) process only: a process forked after
-    its parent used CUDA cannot use CUDA.
-    """
-    bad_fork = getattr(torch.cuda, "_is_in_bad_fork", lambda: False)()
-    if not bad_fork and torch.cuda.is_available():
-        try:
-            torch.zeros(1, device="cuda")
-        except RuntimeError:
-            pass
-        else:
-            return torch.device("cuda")
-    return torch.device("meta")

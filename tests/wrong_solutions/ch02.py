@@ -1,8 +1,8 @@
 """Deliberately wrong solutions of chapter 2: each must lose points with a clear message.
 
 * ``score`` (2.1) forgets the minus sign of :math:`s = -\\nabla_x E` and switches on
-  ``requires_grad`` of the caller's tensor; it still returns a tensor of the right shape,
-  dtype and device, so it keeps the points of those checks.
+  ``requires_grad`` of the caller's tensor; it returns a tensor of the right shape, dtype
+  and device, but the contract checks award points only to right values.
 * ``langevin_step`` (2.2) scales the noise by :math:`\\sqrt{\\epsilon}` instead of
   :math:`\\sqrt{2\\epsilon}` (the chain then samples :math:`e^{-2E}`); its contract checks pass.
 * ``mala_log_acceptance`` (2.3) uses the plain Metropolis ratio :math:`p(y)/p(x)` and forgets

@@ -26,22 +26,13 @@ import torch
 from ...energies import RBM, BoltzmannMachine, Gaussian
 from ...partition import exact_log_partition
 from .._registry import register
+from .._student import CheckContext, ProbeError, Student
 from ..expect import expect_close, expect_finite, expect_tensor, fail
+from ._common import Plain, Shifted, argument_gradients
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
 
 _F64 = torch.float64
-
-
-def _generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def _as_function(module: torch.nn.Module) -> Energy:
-    """A plain function around a module (no attributes such as ``support`` to borrow)."""
-    def energy(x: torch.Tensor) -> torch.Tensor:
-        return module(x)
-    return energy
 
 
 def _scalar(got: object, *, what: str, hint: str) -> torch.Tensor:
@@ -58,7 +49,7 @@ def _scalar(got: object, *, what: str, hint: str) -> torch.Tensor:
 # =========================================================================================
 
 log_partition_ex = register("1.1", "A numerically stable log Z by enumeration",
-                            function="log_partition")
+                            function="log_partition", forbidden=("ebmlab.exact_log_partition",))
 
 _LSE_HINT = ("Subtract the largest exponent before exponentiating: with a_s = -E(s) and "
              "m = max_s a_s, log Z = m + log sum_s exp(a_s - m). The largest term is then "
@@ -69,11 +60,14 @@ _ENUM_HINT = ("Enumerate every configuration in support^n_units (itertools.produ
 _SCALAR_HINT = "return log Z as a 0-d float64 tensor, e.g. m + torch.log(total)."
 
 
-def _independent(field: float) -> Energy:
+class Independent:
     """:math:`E(x) = -h\\sum_i x_i`: independent units, :math:`\\log Z = n \\log\\sum_s e^{hs}`."""
-    def energy(x: torch.Tensor) -> torch.Tensor:
-        return -field * x.sum(dim=1)
-    return energy
+
+    def __init__(self, field: float) -> None:
+        self.field = field
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return -self.field * x.sum(dim=1)
 
 
 def _independent_log_z(field: float, n: int, support: tuple[float, ...]) -> float:
@@ -96,10 +90,11 @@ def _precision(got: torch.Tensor, hint: str) -> str:
 
 
 @log_partition_ex.check("independent ±1 spins: log Z = n log(2 cosh h)", points=2)
-def _lp_independent(log_partition: Callable[..., object]) -> None:
-    for n, field in ((1, 0.3), (3, -1.2), (6, 0.7)):
+def _lp_independent(log_partition: Student, ctx: CheckContext) -> None:
+    fields = 2.0 * torch.rand(3, generator=ctx.generator(0), dtype=_F64) - 1.0
+    for n, field in zip((1, 3, 6), (round(float(f), 3) for f in fields), strict=True):
         what = f"log_partition(E, {n}, (-1.0, 1.0)) for E(x) = -{field} * sum(x)"
-        got = _call_log_partition(log_partition, _independent(field), n, (-1.0, 1.0), what)
+        got = _call_log_partition(log_partition, Independent(field), n, (-1.0, 1.0), what)
         expect_close(got, torch.tensor(n * math.log(2 * math.cosh(field)), dtype=_F64),
                      atol=1e-10, rtol=1e-10, what=what,
                      hint=_precision(got, "with independent units the sum over 2^n states "
@@ -109,31 +104,29 @@ def _lp_independent(log_partition: Callable[..., object]) -> None:
 
 
 @log_partition_ex.check("matches el.exact_log_partition on Boltzmann machines", points=2)
-def _lp_boltzmann(log_partition: Callable[..., object]) -> None:
+def _lp_boltzmann(log_partition: Student, ctx: CheckContext) -> None:
     for seed, d in ((0, 6), (1, 9)):
-        g = _generator(seed)
+        g = ctx.generator(seed)
         w = 1.5 * torch.randn(d, d, dtype=_F64, generator=g)
         w = (w + w.T) / 2 * (1 - torch.eye(d, dtype=_F64))
         machine = BoltzmannMachine(w, torch.randn(d, dtype=_F64, generator=g))
         with torch.no_grad():
             reference = exact_log_partition(machine)
             what = f"log_partition(E, {d}, (0.0, 1.0)) for a Boltzmann machine on {{0,1}}^{d}"
-            got = _call_log_partition(log_partition, _as_function(machine), d, (0.0, 1.0),
-                                      what)
+            got = _call_log_partition(log_partition, Plain(machine), d, (0.0, 1.0), what)
         expect_close(got.detach(), reference, atol=1e-9, rtol=1e-10, what=what,
                      hint=_precision(got, "sum exp(-E(x)) over all 2^n states (here with "
                                      "units in {0, 1}). " + _ENUM_HINT))
 
 
 @log_partition_ex.check("stable when the energies are huge: E + 1e4 and E - 1e4", points=2)
-def _lp_stable(log_partition: Callable[..., object]) -> None:
+def _lp_stable(log_partition: Student, ctx: CheckContext) -> None:
     field, n = 0.5, 5
     base = _independent_log_z(field, n, (-1.0, 1.0))
     for shift in (1.0e4, -1.0e4, 5.0e5):
-        def energy(x: torch.Tensor, c: float = shift) -> torch.Tensor:
-            return -field * x.sum(dim=1) + c
         what = f"log_partition(E + {shift:g}, {n}, (-1.0, 1.0))"
-        got = _call_log_partition(log_partition, energy, n, (-1.0, 1.0), what)
+        got = _call_log_partition(log_partition, Shifted(Independent(field), shift), n,
+                                  (-1.0, 1.0), what)
         expect_close(got, torch.tensor(base - shift, dtype=_F64), atol=1e-7, rtol=1e-12,
                      what=what,
                      hint=_precision(got, "adding a constant c to the energy changes log Z "
@@ -143,10 +136,10 @@ def _lp_stable(log_partition: Callable[..., object]) -> None:
 
 
 @log_partition_ex.check("three-valued units, support (-1, 0, 1)", points=1)
-def _lp_three_values(log_partition: Callable[..., object]) -> None:
+def _lp_three_values(log_partition: Student, ctx: CheckContext) -> None:
     support, field, n = (-1.0, 0.0, 1.0), 0.8, 4
     what = f"log_partition(E, {n}, {support})"
-    got = _call_log_partition(log_partition, _independent(field), n, support, what)
+    got = _call_log_partition(log_partition, Independent(field), n, support, what)
     expect_close(got, torch.tensor(_independent_log_z(field, n, support), dtype=_F64),
                  atol=1e-10, rtol=1e-10, what=what,
                  hint=_precision(got, "a unit takes len(support) values, so there are "
@@ -154,23 +147,40 @@ def _lp_three_values(log_partition: Callable[..., object]) -> None:
                                  + _ENUM_HINT))
 
 
-@log_partition_ex.check("evaluates every state exactly once, in batches", points=2)
-def _lp_batches(log_partition: Callable[..., object]) -> None:
-    n, support = 10, (0.0, 1.0)
-    seen: list[torch.Tensor] = []
+class Recording:
+    """:math:`E(x) = -0.3\\sum_i x_i` that counts its calls and records the first 64 batches
+    (mirrored back to the check after the call)."""
 
-    def energy(x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[1] != n:
+    __mirror__ = ("calls", "count")
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.calls: list[torch.Tensor] = []
+        self.count = 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[1] != self.n:
             got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            fail("the states passed to the energy", expected=f"a tensor of shape (B, {n})",
+            fail("the states passed to the energy", expected=f"a tensor of shape (B, {self.n})",
                  got=f"{got}", hint=_ENUM_HINT)
-        seen.append(x.detach().to("cpu", _F64).clone())
+        self.count += 1
+        if self.count <= 64:
+            self.calls.append(x.detach().to("cpu", _F64).clone())
         return -0.3 * x.sum(dim=1)
 
+
+@log_partition_ex.check("evaluates every state exactly once, in batches", points=2)
+def _lp_batches(log_partition: Student, ctx: CheckContext) -> None:
+    n, support = 10, (0.0, 1.0)
+    energy = Recording(n)
     _call_log_partition(log_partition, energy, n, support, f"log_partition(E, {n}, {support})")
-    if len(seen) > 32:
+    seen = energy.calls
+    if not seen:
+        fail(f"calls of the energy for {2 ** n} states", expected="at least one call",
+             got="none", hint=_ENUM_HINT)
+    if energy.count > 32:
         fail(f"calls of the energy for {2 ** n} states", expected="a few batched calls "
-             "(at most 32)", got=f"{len(seen)} calls",
+             "(at most 32)", got=f"{energy.count} calls",
              hint="evaluating one state per call is thousands of times slower than one "
                   "call on a batch of states. " + _ENUM_HINT)
     states = torch.cat(seen)
@@ -186,8 +196,8 @@ def _lp_batches(log_partition: Callable[..., object]) -> None:
 
 
 @log_partition_ex.check("returns a 0-d float64 tensor", points=1)
-def _lp_dtype(log_partition: Callable[..., object]) -> None:
-    got = log_partition(_independent(0.4), 3, (-1.0, 1.0))
+def _lp_dtype(log_partition: Student, ctx: CheckContext) -> None:
+    got = log_partition(Independent(0.4), 3, (-1.0, 1.0))
     what = "log_partition(E, 3, (-1.0, 1.0))"
     t = expect_tensor(got, what=what, hint=_SCALAR_HINT)
     if t.dim() != 0:
@@ -197,6 +207,8 @@ def _lp_dtype(log_partition: Callable[..., object]) -> None:
     expect_tensor(t, what=what, dtype=_F64,
                   hint="build the states with dtype=torch.float64: exact enumeration "
                        "sums many terms and needs double precision.")
+    expect_close(t, torch.tensor(_independent_log_z(0.4, 3, (-1.0, 1.0)), dtype=_F64),
+                 atol=1e-10, rtol=1e-10, what=what, hint=_ENUM_HINT)
 
 
 # =========================================================================================
@@ -204,7 +216,9 @@ def _lp_dtype(log_partition: Callable[..., object]) -> None:
 # =========================================================================================
 
 importance_ex = register("1.2", "Importance sampling of log Z with its standard error",
-                         function="importance_log_z")
+                         function="importance_log_z",
+                         forbidden=("ebmlab.importance_log_partition",
+                                    "ebmlab.exact_log_partition"))
 
 _IS_HINT = ("Draw x = proposal.sample(n_samples, generator=generator), form the log-weights "
             "log w = -energy(x) - proposal.log_prob(x), and return log of their mean, "
@@ -239,8 +253,8 @@ def _broad(d: int, std: float) -> Gaussian:
 
 
 def _estimate(importance_log_z: Callable[..., object], energy: Energy, proposal: object,
-              n: int, seed: int, what: str) -> tuple[torch.Tensor, torch.Tensor]:
-    got = importance_log_z(energy, proposal, n, generator=_generator(seed))
+              n: int, generator: torch.Generator, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    got = importance_log_z(energy, proposal, n, generator=generator)
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         fail(what, expected="a tuple (log_z, stderr)",
              got=f"{type(got).__name__}" + (f" of length {len(got)}"
@@ -254,19 +268,19 @@ def _estimate(importance_log_z: Callable[..., object], energy: Energy, proposal:
 
 
 def _many(importance_log_z: Callable[..., object], energy: Energy, proposal: object, n: int,
-          runs: int, what: str) -> tuple[torch.Tensor, torch.Tensor]:
-    pairs = [_estimate(importance_log_z, energy, proposal, n, 100 + r, what)
+          runs: int, ctx: CheckContext, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    pairs = [_estimate(importance_log_z, energy, proposal, n, ctx.generator(100 + r), what)
              for r in range(runs)]
     return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
 
 
 @importance_ex.check("within 4 standard errors of a Gaussian's closed-form log Z", points=2)
-def _is_gaussian(importance_log_z: Callable[..., object]) -> None:
+def _is_gaussian(importance_log_z: Student, ctx: CheckContext) -> None:
     target = _target()
     truth = target.log_partition()
     what = "importance_log_z(E, N(0, 1.5² I), 20000) for a 3-D Gaussian energy"
-    log_z, stderr = _estimate(importance_log_z, _as_function(target), _broad(3, 1.5), 20_000,
-                              1, what)
+    log_z, stderr = _estimate(importance_log_z, Plain(target), _broad(3, 1.5), 20_000,
+                              ctx.generator(1), what)
     if not 0.0 < float(stderr) < 0.05:
         fail(f"stderr of {what}", expected="a positive standard error below 0.05 "
              "(about 0.01 here)", got=f"{float(stderr):.4g}", hint=_SE_HINT)
@@ -278,12 +292,12 @@ def _is_gaussian(importance_log_z: Callable[..., object]) -> None:
 
 
 @importance_ex.check("a discrete model with a uniform proposal over spins", points=1)
-def _is_discrete(importance_log_z: Callable[..., object]) -> None:
+def _is_discrete(importance_log_z: Student, ctx: CheckContext) -> None:
     n, field = 8, 0.5
     truth = n * math.log(2 * math.cosh(field))
     what = f"importance_log_z(E, uniform over {{-1,+1}}^{n}, 20000), independent spins"
-    log_z, stderr = _estimate(importance_log_z, _independent(field), _UniformSpins(n),
-                              20_000, 2, what)
+    log_z, stderr = _estimate(importance_log_z, Independent(field), _UniformSpins(n),
+                              20_000, ctx.generator(2), what)
     if abs(float(log_z) - truth) > 4 * float(stderr) + 1e-9:
         fail(f"log_z of {what}", expected=f"{truth:.5f} ± 4 × {float(stderr):.4f}",
              got=f"{float(log_z):.5f}",
@@ -292,12 +306,12 @@ def _is_discrete(importance_log_z: Callable[..., object]) -> None:
 
 
 @importance_ex.check("the standard error is calibrated over 300 seeds", points=2, timeout=60)
-def _is_calibrated(importance_log_z: Callable[..., object]) -> None:
+def _is_calibrated(importance_log_z: Student, ctx: CheckContext) -> None:
     target = Gaussian(torch.tensor([0.5, -0.5], dtype=_F64),
                       torch.tensor([[1.0, 0.6], [0.6, 0.5]], dtype=_F64))
     truth = float(target.log_partition())
     what = "importance_log_z(E, N(0, 1.5² I), 400) for a 2-D Gaussian energy"
-    log_z, stderr = _many(importance_log_z, _as_function(target), _broad(2, 1.5), 400, 300,
+    log_z, stderr = _many(importance_log_z, Plain(target), _broad(2, 1.5), 400, 300, ctx,
                           what)
     z = (log_z - truth) / stderr
     coverage = float((z.abs() < 2).double().mean())
@@ -312,11 +326,11 @@ def _is_calibrated(importance_log_z: Callable[..., object]) -> None:
 
 
 @importance_ex.check("Ẑ = exp(log_z) is unbiased (300 seeds)", points=1, timeout=60)
-def _is_unbiased(importance_log_z: Callable[..., object]) -> None:
+def _is_unbiased(importance_log_z: Student, ctx: CheckContext) -> None:
     target = _target()
     truth = float(target.log_partition())
     what = "importance_log_z(E, N(0, 1.5² I), 200) for a 3-D Gaussian energy"
-    log_z, _ = _many(importance_log_z, _as_function(target), _broad(3, 1.5), 200, 300, what)
+    log_z, _ = _many(importance_log_z, Plain(target), _broad(3, 1.5), 200, 300, ctx, what)
     ratios = torch.exp(log_z - truth)                 # Ẑ / Z, mean 1 if unbiased
     mean, se = float(ratios.mean()), float(ratios.std() / math.sqrt(ratios.numel()))
     if abs(mean - 1.0) > 4 * se + 1e-3:
@@ -327,16 +341,15 @@ def _is_unbiased(importance_log_z: Callable[..., object]) -> None:
 
 
 @importance_ex.check("stable when the energy is shifted by ±1e4", points=1)
-def _is_stable(importance_log_z: Callable[..., object]) -> None:
+def _is_stable(importance_log_z: Student, ctx: CheckContext) -> None:
     target = _target()
     base_what = "importance_log_z(E, N(0, 1.5² I), 2000)"
-    base, base_se = _estimate(importance_log_z, _as_function(target), _broad(3, 1.5), 2000, 3,
-                              base_what)
+    base, base_se = _estimate(importance_log_z, Plain(target), _broad(3, 1.5), 2000,
+                              ctx.generator(3), base_what)
     for shift in (1.0e4, -1.0e4):
-        def energy(x: torch.Tensor, c: float = shift) -> torch.Tensor:
-            return target(x) + c
         what = f"importance_log_z(E + {shift:g}, N(0, 1.5² I), 2000) with the same seed"
-        log_z, stderr = _estimate(importance_log_z, energy, _broad(3, 1.5), 2000, 3, what)
+        log_z, stderr = _estimate(importance_log_z, Shifted(Plain(target), shift),
+                                  _broad(3, 1.5), 2000, ctx.generator(3), what)
         expect_close(log_z, base - shift, atol=1e-6, rtol=1e-12, what=f"log_z of {what}",
                      hint="a constant c added to the energy divides every weight by e^c: "
                           "log Ẑ moves by -c and the standard error does not change. "
@@ -347,10 +360,10 @@ def _is_stable(importance_log_z: Callable[..., object]) -> None:
 
 
 @importance_ex.check("reproducible with the generator; two 0-d tensors", points=1)
-def _is_generator(importance_log_z: Callable[..., object]) -> None:
+def _is_generator(importance_log_z: Student, ctx: CheckContext) -> None:
     target, proposal = _target(), _broad(3, 1.5)
     what = "importance_log_z(E, N(0, 1.5² I), 1000)"
-    first = importance_log_z(_as_function(target), proposal, 1000, generator=_generator(7))
+    first = importance_log_z(Plain(target), proposal, 1000, generator=ctx.generator(7))
     if not isinstance(first, (tuple, list)) or len(first) != 2:
         fail(what, expected="a tuple (log_z, stderr)", got=type(first).__name__,
              hint=_RESULT_HINT)
@@ -359,16 +372,16 @@ def _is_generator(importance_log_z: Callable[..., object]) -> None:
         if t.dim() != 0:
             fail(f"{name} of {what}", expected="a 0-d tensor (shape ())",
                  got=f"shape {tuple(t.shape)}", hint=_RESULT_HINT)
-    again, _ = _estimate(importance_log_z, _as_function(target), proposal, 1000, 7, what)
-    other, _ = _estimate(importance_log_z, _as_function(target), proposal, 1000, 8, what)
+    again, _ = _estimate(importance_log_z, Plain(target), proposal, 1000, ctx.generator(7), what)
+    other, _ = _estimate(importance_log_z, Plain(target), proposal, 1000, ctx.generator(8), what)
     hint = ("draw the samples with proposal.sample(n_samples, generator=generator), so that "
             "the same generator seed gives the same estimate and another seed another one.")
     if float(again) != float(first[0]):
-        fail(f"log_z of {what}, called twice with generators seeded 7",
+        fail(f"log_z of {what}, called twice with generators of the same seed",
              expected="the same estimate twice", got=f"{float(first[0]):.6f} and "
                                                      f"{float(again):.6f}", hint=hint)
     if float(other) == float(again):
-        fail(f"log_z of {what} with generators seeded 7 and 8",
+        fail(f"log_z of {what} with generators of two different seeds",
              expected="different estimates", got="the same value", hint=hint)
 
 
@@ -377,16 +390,16 @@ def _is_generator(importance_log_z: Callable[..., object]) -> None:
 # =========================================================================================
 
 free_energy_ex = register("1.3", "The free energy of a restricted Boltzmann machine",
-                          function="rbm_free_energy")
+                          function="rbm_free_energy",
+                          forbidden=("ebmlab.RBM.free_energy", "ebmlab.RBM.forward"))
 
 _FE_HINT = ("Sum the hidden units out: F(v) = -v·a - sum_j softplus(b_j + (v W)_j), with "
             "softplus(u) = log(1 + e^u) computed by torch.nn.functional.softplus (or "
             "torch.logaddexp(0, u)), which does not overflow.")
 
 
-def _rbm_params(seed: int, n_v: int, n_h: int, scale: float = 1.0,
+def _rbm_params(g: torch.Generator, n_v: int, n_h: int, scale: float = 1.0,
                 dtype: torch.dtype = _F64) -> tuple[torch.Tensor, ...]:
-    g = _generator(seed)
     w = scale * torch.randn(n_v, n_h, dtype=_F64, generator=g)
     a = 0.5 * scale * torch.randn(n_v, dtype=_F64, generator=g)
     b = 0.5 * scale * torch.randn(n_h, dtype=_F64, generator=g)
@@ -415,9 +428,9 @@ def _call_free_energy(rbm_free_energy: Callable[..., object], v: torch.Tensor,
 
 
 @free_energy_ex.check("matches the brute-force sum over the hidden states", points=3)
-def _fe_brute(rbm_free_energy: Callable[..., object]) -> None:
+def _fe_brute(rbm_free_energy: Student, ctx: CheckContext) -> None:
     for seed, (n_v, n_h) in ((0, (5, 4)), (1, (3, 7))):
-        params = _rbm_params(seed, n_v, n_h)
+        params = _rbm_params(ctx.generator(seed), n_v, n_h)
         v = _all_states(n_v)
         what = f"rbm_free_energy(v, W, a, b) for all v of a {n_v} x {n_h} RBM"
         got = _call_free_energy(rbm_free_energy, v, params, what)
@@ -431,10 +444,10 @@ def _fe_brute(rbm_free_energy: Callable[..., object]) -> None:
 
 
 @free_energy_ex.check("exp(-F(v)) / Z sums to one with el.exact_log_partition", points=1)
-def _fe_normalised(rbm_free_energy: Callable[..., object]) -> None:
+def _fe_normalised(rbm_free_energy: Student, ctx: CheckContext) -> None:
     n_v, n_h = 6, 3
     rbm = RBM(n_v, n_h).double()
-    w, a, b = _rbm_params(2, n_v, n_h)
+    w, a, b = _rbm_params(ctx.generator(2), n_v, n_h)
     with torch.no_grad():
         rbm.weight.copy_(w)
         rbm.visible_bias.copy_(a)
@@ -449,11 +462,11 @@ def _fe_normalised(rbm_free_energy: Callable[..., object]) -> None:
 
 
 @free_energy_ex.check("no overflow with large weights (float32)", points=2)
-def _fe_large(rbm_free_energy: Callable[..., object]) -> None:
+def _fe_large(rbm_free_energy: Student, ctx: CheckContext) -> None:
     n_v, n_h = 8, 5
-    params64 = _rbm_params(3, n_v, n_h, scale=60.0)
+    params64 = _rbm_params(ctx.generator(3), n_v, n_h, scale=60.0)
     params32 = tuple(p.float() for p in params64)
-    v = torch.bernoulli(torch.full((16, n_v), 0.5, dtype=_F64), generator=_generator(4))
+    v = torch.bernoulli(torch.full((16, n_v), 0.5, dtype=_F64), generator=ctx.generator(4))
     reference = _brute_free_energy(v, *params64)
     what = "rbm_free_energy(v, W, a, b) in float32 with weights of size about 60"
     got = _call_free_energy(rbm_free_energy, v.float(), params32, what)
@@ -464,29 +477,31 @@ def _fe_large(rbm_free_energy: Callable[..., object]) -> None:
 
 
 @free_energy_ex.check("its gradient: dF/dW = -v σ(b + vW)ᵀ", points=1)
-def _fe_gradient(rbm_free_energy: Callable[..., object]) -> None:
-    w, a, b = _rbm_params(5, 4, 3)
+def _fe_gradient(rbm_free_energy: Student, ctx: CheckContext) -> None:
+    w, a, b = _rbm_params(ctx.generator(5), 4, 3)
     w = w.clone().requires_grad_(True)
-    v = torch.bernoulli(torch.full((1, 4), 0.5, dtype=_F64), generator=_generator(6))
+    v = torch.bernoulli(torch.full((1, 4), 0.5, dtype=_F64), generator=ctx.generator(6))
     what = "the gradient of rbm_free_energy(v, W, a, b) with respect to W"
-    free = _call_free_energy(rbm_free_energy, v, (w, a, b), "rbm_free_energy(v, W, a, b)")
-    if not free.requires_grad:
+    got, grads = rbm_free_energy.with_probe(argument_gradients)(v, w, a, b)
+    free = expect_tensor(got, what="rbm_free_energy(v, W, a, b)", shape=(1,),
+                         hint="return one free energy per row of v: shape (B,).")
+    if not free.requires_grad or grads is None or isinstance(grads, ProbeError):
         fail(what, expected="an autograd graph from W to the result",
              got="a result that does not require grad",
              hint="use torch operations only (no .detach(), .item(), NumPy or torch.no_grad()) "
                   "so that training can differentiate the free energy.")
-    (grad,) = torch.autograd.grad(free.sum(), w)
+    (grad,) = grads
     expected = -v[0][:, None] * torch.sigmoid(b + v[0] @ w.detach())[None, :]
     expect_close(grad, expected, atol=1e-10, rtol=1e-10, what=what, hint=_FE_HINT)
 
 
 @free_energy_ex.check("shape (B,), dtype of v, batch of one, inputs unchanged", points=1)
-def _fe_contract(rbm_free_energy: Callable[..., object]) -> None:
+def _fe_contract(rbm_free_energy: Student, ctx: CheckContext) -> None:
     for dtype in (torch.float32, _F64):
-        w, a, b = _rbm_params(7, 5, 3, dtype=dtype)
+        w, a, b = _rbm_params(ctx.generator(7), 5, 3, dtype=dtype)
         for batch in (1, 4):
             v = torch.bernoulli(torch.full((batch, 5), 0.5, dtype=dtype),
-                                generator=_generator(8 + batch))
+                                generator=ctx.generator(8 + batch))
             snapshot = [t.clone() for t in (v, w, a, b)]
             what = f"rbm_free_energy(v, W, a, b) for v of shape ({batch}, 5), {dtype}"
             got = _call_free_energy(rbm_free_energy, v, (w, a, b), what)
@@ -497,3 +512,6 @@ def _fe_contract(rbm_free_energy: Callable[..., object]) -> None:
                     fail(f"{name} after the call", expected="unchanged",
                          got="modified in place",
                          hint="do not write into the inputs (no +=, no in-place methods).")
+            tol = 1e-4 if dtype == torch.float32 else 1e-10
+            expect_close(got.detach(), _brute_free_energy(v, w, a, b), atol=tol, rtol=tol,
+                         what=what, hint=_FE_HINT)

@@ -34,6 +34,7 @@ from torch import nn
 
 from ...energies import GaussianMixture
 from .._registry import register
+from .._student import CheckContext, Student
 from ..expect import (
     call_student,
     expect_close,
@@ -45,33 +46,24 @@ from ..expect import (
     expect_tensor,
     expect_unchanged,
     fail,
-    probe_device,
 )
+from ._common import Plain, Quadratic, ScaledQuadratic, Shifted
 
 Score = Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor], torch.Tensor]
 
-score_ex = register("2.1", "The score does not depend on Z", function="score")
+score_ex = register("2.1", "The score does not depend on Z", function="score",
+                    forbidden=("ebmlab.score_of", "ebmlab.Energy.score",
+                               "ebmlab.GaussianMixture.score"))
 
 _HOW = "compute -∇_x E(x) with torch.autograd.grad(energy(x).sum(), x) and negate it."
 _SHAPE_HINT = ("the score has one component per coordinate of x, so it has x's shape "
                "(B, d); keep the batch axis even when B = 1 (no .squeeze()).")
 
 
-def _generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
 def _mixture() -> GaussianMixture:
     means = torch.tensor([[-2.0, 0.0], [2.0, 1.0], [0.0, -2.0]], dtype=torch.float64)
     return GaussianMixture(means, torch.tensor([0.6, 1.0, 0.8], dtype=torch.float64),
                            torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64))
-
-
-def _as_callable(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A plain function (no ``.score`` method to borrow): the student must differentiate."""
-    def energy(x: torch.Tensor) -> torch.Tensor:
-        return module(x)
-    return energy
 
 
 def _expect_score(got: object, reference: torch.Tensor, x: torch.Tensor, *, what: str,
@@ -98,9 +90,8 @@ class _ShiftedEnergy(nn.Module):
         return self.base(x) + self.log_z
 
 
-def _mlp(seed: int, dim: int = 3) -> nn.Module:
+def _mlp(g: torch.Generator, dim: int = 3) -> nn.Module:
     net = nn.Sequential(nn.Linear(dim, 16), nn.Tanh(), nn.Linear(16, 1)).double()
-    g = _generator(seed)
     with torch.no_grad():
         for p in net.parameters():
             p.copy_(0.7 * torch.randn(p.shape, dtype=p.dtype, generator=g))
@@ -117,37 +108,37 @@ class _Squeeze(nn.Module):
 
 
 @score_ex.check("matches the closed form -x on the quadratic energy E(x) = ½‖x‖²", points=1)
-def _quadratic(score: Score) -> None:
-    x = torch.randn(6, 3, dtype=torch.float64, generator=_generator(0))
-    got = score(lambda y: 0.5 * (y ** 2).sum(-1), x)
+def _quadratic(score: Student, ctx: CheckContext) -> None:
+    x = torch.randn(6, 3, dtype=torch.float64, generator=ctx.generator(0))
+    got = score(Quadratic(), x)
     _expect_score(got, -x, x, what="score(E, x) for E(x) = ½‖x‖²")
 
 
 @score_ex.check("matches the closed-form score of a Gaussian mixture", points=2)
-def _mixture_score(score: Score) -> None:
+def _mixture_score(score: Student, ctx: CheckContext) -> None:
     gm = _mixture()
-    x = 2.0 * torch.randn(8, 2, dtype=torch.float64, generator=_generator(1))
-    got = score(_as_callable(gm), x)
+    x = 2.0 * torch.randn(8, 2, dtype=torch.float64, generator=ctx.generator(1))
+    got = score(Plain(gm), x)
     _expect_score(got, gm.score(x), x, what="score(E, x) for a 3-component Gaussian mixture")
 
 
 @score_ex.check("matches autograd on a small neural-network energy", points=1)
-def _neural(score: Score) -> None:
-    net = _mlp(2)
-    x = torch.randn(5, 3, dtype=torch.float64, generator=_generator(2))
+def _neural(score: Student, ctx: CheckContext) -> None:
+    net = _mlp(ctx.generator(102))
+    x = torch.randn(5, 3, dtype=torch.float64, generator=ctx.generator(2))
     xr = x.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(net(xr).sum(), xr)
-    got = score(_as_callable(net), x)
+    got = score(Plain(net), x)
     _expect_score(got, -grad, x, what="score(E, x) for an MLP energy")
 
 
 @score_ex.check("adding a constant to the energy leaves the score unchanged", points=1)
-def _constants(score: Score) -> None:
+def _constants(score: Student, ctx: CheckContext) -> None:
     gm = _mixture()
-    x = 2.0 * torch.randn(7, 2, dtype=torch.float64, generator=_generator(3))
+    x = 2.0 * torch.randn(7, 2, dtype=torch.float64, generator=ctx.generator(3))
     reference = gm.score(x)
     for c in (-7.5, 3.0e4, 1.0e20):
-        got = score(lambda y, c=c: gm(y) + c, x)
+        got = score(Shifted(Plain(gm), c), x)
         _expect_score(got, reference, x, what=f"score(E + c, x) with c = {c:g}",
                       hint="a constant such as log Z has zero gradient, so E + c has the score "
                            "of E. Differentiate the energy itself, not exp(-E) (which underflows "
@@ -155,9 +146,9 @@ def _constants(score: Score) -> None:
 
 
 @score_ex.check("a learnable log Z offset leaves the score unchanged", points=1)
-def _learnable_offset(score: Score) -> None:
+def _learnable_offset(score: Student, ctx: CheckContext) -> None:
     gm = _mixture()
-    x = 2.0 * torch.randn(6, 2, dtype=torch.float64, generator=_generator(4))
+    x = 2.0 * torch.randn(6, 2, dtype=torch.float64, generator=ctx.generator(4))
     reference = gm.score(x)
     for log_z in (0.0, 2.5, -40.0):
         got = score(_ShiftedEnergy(gm, log_z), x)
@@ -168,30 +159,32 @@ def _learnable_offset(score: Score) -> None:
 
 
 @score_ex.check("works under torch.no_grad() and leaves the grad mode as it was", points=1)
-def _no_grad(score: Score) -> None:
+def _no_grad(score: Student, ctx: CheckContext) -> None:
     gm = _mixture()
-    x = torch.randn(4, 2, dtype=torch.float64, generator=_generator(5))
+    x = torch.randn(4, 2, dtype=torch.float64, generator=ctx.generator(5))
     hint = ("samplers call the score inside torch.no_grad(); compute the gradient inside "
             "`with torch.enable_grad():` (on a copy x.detach().requires_grad_(True)).")
     with torch.no_grad():
-        got = call_student(score, _as_callable(gm), x,
+        got = call_student(score, Plain(gm), x,
                            what="score(energy, x) called inside torch.no_grad()",
                            expected="the score", hint=hint)
         expect_grad_mode(False, what="score(energy, x) inside torch.no_grad()",
                          hint="use `with torch.enable_grad():` so the mode is restored on "
                               "exit; do not call torch.set_grad_enabled(True).")
     _expect_score(got, gm.score(x), x, what="score(E, x) called inside torch.no_grad()")
-    score(_as_callable(gm), x)
+    score(Plain(gm), x)
     expect_grad_mode(True, what="score(energy, x)",
                      hint="restore the grad mode you changed (use a `with` block).")
 
 
 @score_ex.check("leaves x and the energy's parameters untouched", points=1)
-def _no_side_effects(score: Score) -> None:
-    net = _mlp(6)
-    x = torch.randn(5, 3, dtype=torch.float64, generator=_generator(6))
+def _no_side_effects(score: Student, ctx: CheckContext) -> None:
+    net = _mlp(ctx.generator(106))
+    x = torch.randn(5, 3, dtype=torch.float64, generator=ctx.generator(6))
     snapshot = x.clone()
-    score(net, x)
+    xr = x.clone().requires_grad_(True)
+    (reference,) = torch.autograd.grad(net(xr).sum(), xr)
+    got = score(net, x)
     if not torch.equal(x, snapshot):
         fail("x after the call", expected="x unchanged", got="its values were modified in place",
              hint="do not write into x (no x += ..., x[...] = ..., x.add_(...)).")
@@ -201,7 +194,7 @@ def _no_side_effects(score: Score) -> None:
                  f"{'set' if x.grad is not None else 'None'}",
              hint="x.requires_grad_() changes the caller's tensor; work on a copy: "
                   "x = x.detach().requires_grad_(True).")
-    leaf = torch.randn(5, 3, dtype=torch.float64, generator=_generator(7)).requires_grad_(True)
+    leaf = torch.randn(5, 3, dtype=torch.float64, generator=ctx.generator(7)).requires_grad_(True)
     score(net, leaf)
     expect_no_parameter_grads(net)
     if leaf.grad is not None:
@@ -209,17 +202,18 @@ def _no_side_effects(score: Score) -> None:
              got="a gradient was accumulated into x.grad",
              hint="use torch.autograd.grad(energy(x).sum(), x) on a copy of x instead of "
                   ".backward(), which writes into the caller's x.grad.")
+    _expect_score(got, -reference, snapshot, what="score(E, x) for an MLP energy module")
 
 
 @score_ex.check("returns a tensor of x's shape and dtype, without a graph "
                 "(float32 and float64, batch of one)", points=1)
-def _shape_dtype(score: Score) -> None:
+def _shape_dtype(score: Student, ctx: CheckContext) -> None:
     for dtype in (torch.float32, torch.float64):
         scale = torch.tensor([1.0, 3.0], dtype=dtype)
         for batch in (1, 5):
-            x = torch.randn(batch, 2, dtype=dtype, generator=_generator(8 + batch))
+            x = torch.randn(batch, 2, dtype=dtype, generator=ctx.generator(8 + batch))
             what = f"score(E, x) for x of shape ({batch}, 2) and dtype {dtype}"
-            got = expect_tensor(score(lambda y, s=scale: 0.5 * (s * y * y).sum(-1), x),
+            got = expect_tensor(score(ScaledQuadratic(scale), x),
                                 what=what, shape=x.shape, hint=_SHAPE_HINT)
             expect_tensor(got, what=what, dtype=dtype,
                           hint="keep x's dtype: no .float()/.double(), and new tensors with "
@@ -227,6 +221,8 @@ def _shape_dtype(score: Score) -> None:
             expect_detached(got, what=what,
                             hint="return the gradient itself: torch.autograd.grad(...) "
                                  "without create_graph, or .detach() the result.")
+            tol = 1e-5 if dtype == torch.float32 else 1e-10
+            _expect_score(got, -scale * x, x, what=what, atol=tol, rtol=tol)
 
 
 
@@ -244,15 +240,19 @@ def _warm_up_meta() -> None:
 
 
 @score_ex.check("follows the input's device", points=1)
-def _follows_device(score: Score) -> None:
-    device = probe_device()
-    x = torch.randn(4, 2, dtype=torch.float64, generator=_generator(12)).to(device)
+def _follows_device(score: Student, ctx: CheckContext) -> None:
+    device = ctx.device
+    x = torch.randn(4, 2, dtype=torch.float64, generator=ctx.generator(12)).to(device)
     meta = device.type == "meta"
     hint = ("build every new tensor on x's device (device=x.device, torch.zeros_like(x)); "
             "never call .cpu() or .item()."
             + (" This check runs your function on a 'meta' tensor (shape and dtype, no data) "
                "to find tensors created on the wrong device." if meta else ""))
-    got = call_student(score, lambda y: 0.5 * (y ** 2).sum(-1) + 3.0, x,
+    if meta:  # the meta device has no values: check them on the CPU first
+        cpu = torch.randn(4, 2, dtype=torch.float64, generator=ctx.generator(12))
+        _expect_score(score(Shifted(Quadratic(), 3.0), cpu), -cpu, cpu,
+                      what="score(E, x) for E(x) = ½‖x‖² + 3 on the CPU")
+    got = call_student(score, Shifted(Quadratic(), 3.0), x,
                        what=f"score(E, x) for x on device {device}",
                        expected=f"a tensor on {device}", hint=hint,
                        errors=(RuntimeError, TypeError, ValueError))
@@ -270,7 +270,8 @@ def _follows_device(score: Score) -> None:
 Energy = Callable[[torch.Tensor], torch.Tensor]
 Step = Callable[[Energy, torch.Tensor, float, torch.Tensor], torch.Tensor]
 
-langevin_ex = register("2.2", "One step of Langevin dynamics (ULA)", function="langevin_step")
+langevin_ex = register("2.2", "One step of Langevin dynamics (ULA)", function="langevin_step",
+                       forbidden=("ebmlab.langevin",))
 langevin_ex.prepare(_warm_up_meta)
 
 _ULA = "x - step_size * ∇_x E(x) + sqrt(2 * step_size) * noise"
@@ -287,8 +288,7 @@ def _energy_grad(energy: Energy, x: torch.Tensor) -> torch.Tensor:
     return grad
 
 
-def _quadratic(y: torch.Tensor) -> torch.Tensor:
-    return 0.5 * (y ** 2).sum(-1)
+_QUADRATIC = Quadratic()
 
 
 def _ula_diagnosis(got: torch.Tensor, energy: Energy, x: torch.Tensor, eps: float,
@@ -340,26 +340,27 @@ def _expect_step(got: object, energy: Energy, x: torch.Tensor, eps: float,
 
 @langevin_ex.check("matches (1 - ε) x + sqrt(2ε) ξ on the quadratic energy E(x) = ½‖x‖²",
                    points=1)
-def _ula_quadratic(langevin_step: Step) -> None:
-    g = _generator(20)
+def _ula_quadratic(langevin_step: Student, ctx: CheckContext) -> None:
+    g = ctx.generator(20)
     x = torch.randn(6, 3, dtype=_F64, generator=g)
     noise = torch.randn(6, 3, dtype=_F64, generator=g)
     eps = 0.1
-    got = langevin_step(_quadratic, x, eps, noise)
+    got = langevin_step(_QUADRATIC, x, eps, noise)
     closed_form = (1 - eps) * x + math.sqrt(2 * eps) * noise
-    _expect_step(got, _quadratic, x, eps, noise, reference=closed_form,
+    _expect_step(got, _QUADRATIC, x, eps, noise, reference=closed_form,
                  what="langevin_step(E, x, 0.1, noise) for E(x) = ½‖x‖²")
 
 
 @langevin_ex.check("matches the update with autograd's gradient on a Gaussian mixture and a "
                    "neural-network energy", points=3)
-def _ula_autograd(langevin_step: Step) -> None:
-    g = _generator(21)
+def _ula_autograd(langevin_step: Student, ctx: CheckContext) -> None:
+    g = ctx.generator(21)
     cases = [
-        ("a 3-component Gaussian mixture", _as_callable(_mixture()),
+        ("a 3-component Gaussian mixture", Plain(_mixture()),
          2.0 * torch.randn(8, 2, dtype=_F64, generator=g), 0.05),
-        ("an MLP energy", _as_callable(_mlp(22)), torch.randn(5, 3, dtype=_F64, generator=g), 0.3),
-        ("a Gaussian mixture with a tiny step", _as_callable(_mixture()),
+        ("an MLP energy", Plain(_mlp(ctx.generator(22))),
+         torch.randn(5, 3, dtype=_F64, generator=g), 0.3),
+        ("a Gaussian mixture with a tiny step", Plain(_mixture()),
          torch.randn(4, 2, dtype=_F64, generator=g), 1e-4),
     ]
     for name, energy, x, eps in cases:
@@ -371,12 +372,10 @@ def _ula_autograd(langevin_step: Step) -> None:
 
 @langevin_ex.check("iterated on E(x) = x²/(2σ²), the chains reach ULA's stationary variance "
                    "σ²/(1 - ε/(2σ²))", points=2, timeout=30.0)
-def _ula_stationary(langevin_step: Step) -> None:
+def _ula_stationary(langevin_step: Student, ctx: CheckContext) -> None:
     sigma2, eps, n_steps = 2.0, 0.4, 150
-    g = _generator(23)
-
-    def energy(y: torch.Tensor) -> torch.Tensor:
-        return 0.5 * (y ** 2).sum(-1) / sigma2
+    g = ctx.generator(23)
+    energy = ScaledQuadratic(torch.full((2,), 1.0 / sigma2, dtype=_F64))
 
     x = torch.zeros(2000, 2, dtype=_F64)
     for t in range(n_steps):
@@ -407,14 +406,14 @@ def _ula_stationary(langevin_step: Step) -> None:
 
 
 @langevin_ex.check("works under torch.no_grad() and leaves the grad mode as it was", points=1)
-def _ula_no_grad(langevin_step: Step) -> None:
+def _ula_no_grad(langevin_step: Student, ctx: CheckContext) -> None:
     gm = _mixture()
-    g = _generator(24)
+    g = ctx.generator(24)
     x = torch.randn(5, 2, dtype=_F64, generator=g)
     noise = torch.randn(5, 2, dtype=_F64, generator=g)
     what = "langevin_step(E, x, 0.1, noise) called inside torch.no_grad()"
     with torch.no_grad():
-        got = call_student(langevin_step, _as_callable(gm), x, 0.1, noise, what=what,
+        got = call_student(langevin_step, Plain(gm), x, 0.1, noise, what=what,
                            expected="the next state",
                            hint="samplers run under torch.no_grad(); compute the gradient "
                                 "inside `with torch.enable_grad():` on "
@@ -422,7 +421,7 @@ def _ula_no_grad(langevin_step: Step) -> None:
         expect_grad_mode(False, what="langevin_step inside torch.no_grad()",
                          hint="use `with torch.enable_grad():`, which restores the mode on "
                               "exit; do not call torch.set_grad_enabled(True).")
-    outside = expect_tensor(langevin_step(_as_callable(gm), x, 0.1, noise),
+    outside = expect_tensor(langevin_step(Plain(gm), x, 0.1, noise),
                             what="langevin_step(E, x, 0.1, noise)", shape=x.shape)
     expect_grad_mode(True, what="langevin_step",
                      hint="restore the grad mode you changed (use a `with` block).")
@@ -431,16 +430,18 @@ def _ula_no_grad(langevin_step: Step) -> None:
                  hint="under no_grad your function returns something else than with gradients "
                       "on: the gradient of the energy must still be computed there (inside "
                       "`with torch.enable_grad():`).")
+    _expect_step(outside, Plain(gm), x, 0.1, noise, what="langevin_step(E, x, 0.1, noise)")
 
 
 @langevin_ex.check("leaves x, the noise and the energy's parameters untouched", points=1)
-def _ula_no_side_effects(langevin_step: Step) -> None:
-    net = _mlp(24)
-    g = _generator(25)
+def _ula_no_side_effects(langevin_step: Student, ctx: CheckContext) -> None:
+    net = _mlp(ctx.generator(124))
+    g = ctx.generator(25)
     x = torch.randn(5, 3, dtype=_F64, generator=g)
     noise = torch.randn(5, 3, dtype=_F64, generator=g)
     x_before, noise_before = x.clone(), noise.clone()
-    langevin_step(net, x, 0.1, noise)
+    reference = x - 0.1 * _energy_grad(net, x) + math.sqrt(0.2) * noise
+    got = langevin_step(net, x, 0.1, noise)
     expect_unchanged(x, x_before, what="x",
                      hint="return a new tensor; do not update x in place (x -= ..., x.add_()).")
     expect_unchanged(noise, noise_before, what="noise",
@@ -451,20 +452,21 @@ def _ula_no_side_effects(langevin_step: Step) -> None:
              hint="x.requires_grad_() changes the caller's tensor; differentiate a copy, "
                   "x.detach().requires_grad_(True).")
     expect_no_parameter_grads(net)
+    _expect_step(got, net, x_before, 0.1, noise_before, reference=reference,
+                 what="langevin_step(E, x, 0.1, noise) for an MLP energy module")
 
 
 @langevin_ex.check("returns x's shape and dtype without an autograd graph (float32 and "
                    "float64, batch of one)", points=1)
-def _ula_shape_dtype(langevin_step: Step) -> None:
+def _ula_shape_dtype(langevin_step: Student, ctx: CheckContext) -> None:
     for dtype in (torch.float32, torch.float64):
         scale = torch.tensor([1.0, 3.0], dtype=dtype)
         for batch in (1, 4):
-            g = _generator(25 + batch)
+            g = ctx.generator(25 + batch)
             x = torch.randn(batch, 2, dtype=dtype, generator=g)
             noise = torch.randn(batch, 2, dtype=dtype, generator=g)
             what = f"langevin_step(E, x, 0.1, noise) for x of shape ({batch}, 2), {dtype}"
-            got = expect_tensor(langevin_step(lambda y, s=scale: 0.5 * (s * y * y).sum(-1),
-                                              x, 0.1, noise),
+            got = expect_tensor(langevin_step(ScaledQuadratic(scale), x, 0.1, noise),
                                 what=what, shape=x.shape,
                                 hint="the new state has x's shape; keep the batch axis for "
                                      "B = 1 (no .squeeze()).")
@@ -474,12 +476,15 @@ def _ula_shape_dtype(langevin_step: Step) -> None:
             expect_detached(got, what=what,
                             hint="compute the update from the original x (or .detach() it): "
                                  "a chain that keeps every step's graph runs out of memory.")
+            tol = 1e-5 if dtype == torch.float32 else 1e-10
+            expect_close(got, x - 0.1 * scale * x + math.sqrt(0.2) * noise, atol=tol,
+                         rtol=tol, what=what, hint=_ULA_HINT)
 
 
 @langevin_ex.check("follows the input's device", points=1)
-def _ula_device(langevin_step: Step) -> None:
-    device = probe_device()
-    g = _generator(27)
+def _ula_device(langevin_step: Student, ctx: CheckContext) -> None:
+    device = ctx.device
+    g = ctx.generator(27)
     x = torch.randn(4, 2, dtype=_F64, generator=g).to(device)
     noise = torch.randn(4, 2, dtype=_F64, generator=g).to(device)
     meta = device.type == "meta"
@@ -488,13 +493,18 @@ def _ula_device(langevin_step: Step) -> None:
             "use math.sqrt for the step size; never call .cpu() or .item()."
             + (" This check runs your function on 'meta' tensors (shape and dtype, no data) "
                "to find tensors created on the wrong device." if meta else ""))
-    got = call_student(langevin_step, _quadratic, x, 0.1, noise, what=what,
+    if meta:  # the meta device has no values: check them on the CPU first
+        g = ctx.generator(27)
+        cpu, cpu_noise = (torch.randn(4, 2, dtype=_F64, generator=g) for _ in range(2))
+        _expect_step(langevin_step(_QUADRATIC, cpu, 0.1, cpu_noise), _QUADRATIC, cpu, 0.1,
+                     cpu_noise, what="langevin_step(E, x, 0.1, noise) on the CPU")
+    got = call_student(langevin_step, _QUADRATIC, x, 0.1, noise, what=what,
                        expected=f"a tensor on {device}", hint=hint,
                        errors=(RuntimeError, TypeError, ValueError))
     got = expect_tensor(got, what=what, shape=x.shape)
     expect_device(got, device, what=what, hint=hint)
     if not meta:
-        _expect_step(got, _quadratic, x, 0.1, noise, what=what)
+        _expect_step(got, _QUADRATIC, x, 0.1, noise, what=what)
 
 
 # =========================================================================================
@@ -503,7 +513,8 @@ def _ula_device(langevin_step: Step) -> None:
 
 LogAcceptance = Callable[[Energy, torch.Tensor, torch.Tensor, float], torch.Tensor]
 
-mala_ex = register("2.3", "MALA's acceptance probability", function="mala_log_acceptance")
+mala_ex = register("2.3", "MALA's acceptance probability", function="mala_log_acceptance",
+                   forbidden=("ebmlab.mala",))
 mala_ex.prepare(_warm_up_meta)
 
 _MALA_HINT = ("log α = min(0, E(x) - E(y) + log q(x|y) - log q(y|x)) with "
@@ -594,6 +605,9 @@ def _proposal(energy: Energy, x: torch.Tensor, eps: float, g: torch.Generator) -
 class _QuadraticForm(nn.Module):
     """``E(x) = ½ (x - μ)ᵀ A (x - μ)`` with its closed-form gradient ``A (x - μ)``."""
 
+    a: torch.Tensor
+    mu: torch.Tensor
+
     def __init__(self, a: torch.Tensor, mu: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("a", a)
@@ -609,8 +623,8 @@ class _QuadraticForm(nn.Module):
 
 @mala_ex.check("matches an independent computation on a Gaussian energy "
                "(closed-form gradient, normalised proposal densities)", points=2)
-def _mala_gaussian(mala_log_acceptance: LogAcceptance) -> None:
-    g = _generator(30)
+def _mala_gaussian(mala_log_acceptance: Student, ctx: CheckContext) -> None:
+    g = ctx.generator(30)
     m = torch.randn(3, 3, dtype=_F64, generator=g)
     quad = _QuadraticForm(m @ m.T + 0.5 * torch.eye(3, dtype=_F64),
                           torch.tensor([0.5, -1.0, 0.0], dtype=_F64))
@@ -622,17 +636,17 @@ def _mala_gaussian(mala_log_acceptance: LogAcceptance) -> None:
             log_ratio = (quad(x) - quad(y) + _log_q(x, y, quad.grad(y), eps)
                          - _log_q(y, x, quad.grad(x), eps))
         reference = torch.clamp(log_ratio, max=0.0)
-        got = mala_log_acceptance(_as_callable(quad), x, y, eps)
-        _expect_log_acceptance(got, _as_callable(quad), x, y, eps, reference=reference,
+        got = mala_log_acceptance(Plain(quad), x, y, eps)
+        _expect_log_acceptance(got, Plain(quad), x, y, eps, reference=reference,
                                what=f"mala_log_acceptance(E, x, y, {eps:g}) for a Gaussian "
                                     "energy ½(x-μ)ᵀA(x-μ)")
 
 
 @mala_ex.check("matches on a Gaussian mixture and a neural-network energy (autograd)", points=2)
-def _mala_autograd(mala_log_acceptance: LogAcceptance) -> None:
-    g = _generator(31)
-    cases = [("a 3-component Gaussian mixture", _as_callable(_mixture()), 2, 0.1),
-             ("an MLP energy", _as_callable(_mlp(32)), 3, 0.2)]
+def _mala_autograd(mala_log_acceptance: Student, ctx: CheckContext) -> None:
+    g = ctx.generator(31)
+    cases = [("a 3-component Gaussian mixture", Plain(_mixture()), 2, 0.1),
+             ("an MLP energy", Plain(_mlp(ctx.generator(32))), 3, 0.2)]
     for name, energy, dim, eps in cases:
         x = 1.5 * torch.randn(8, dim, dtype=_F64, generator=g)
         y = _proposal(energy, x, eps, g)
@@ -643,9 +657,9 @@ def _mala_autograd(mala_log_acceptance: LogAcceptance) -> None:
 
 @mala_ex.check("satisfies detailed balance: p(x) q(y|x) α(x, y) = p(y) q(x|y) α(y, x)",
                points=2)
-def _mala_detailed_balance(mala_log_acceptance: LogAcceptance) -> None:
-    g = _generator(33)
-    energy = _as_callable(_mixture())
+def _mala_detailed_balance(mala_log_acceptance: Student, ctx: CheckContext) -> None:
+    g = ctx.generator(33)
+    energy = Plain(_mixture())
     eps = 0.3
     x = 1.5 * torch.randn(10, 2, dtype=_F64, generator=g)
     y = _proposal(energy, x, eps, g)
@@ -667,10 +681,9 @@ def _mala_detailed_balance(mala_log_acceptance: LogAcceptance) -> None:
 
 @mala_ex.check("α is a probability: log α ≤ 0 and finite, also for moves far uphill; "
                "α(x, y) or α(y, x) is 1", points=1)
-def _mala_bounded(mala_log_acceptance: LogAcceptance) -> None:
-    g = _generator(34)
-    energy = _as_callable(_QuadraticForm(50.0 * torch.eye(2, dtype=_F64),
-                                         torch.zeros(2, dtype=_F64)))
+def _mala_bounded(mala_log_acceptance: Student, ctx: CheckContext) -> None:
+    g = ctx.generator(34)
+    energy = Plain(_QuadraticForm(50.0 * torch.eye(2, dtype=_F64), torch.zeros(2, dtype=_F64)))
     near = 0.1 * torch.randn(6, 2, dtype=_F64, generator=g)
     far = 10.0 + torch.randn(6, 2, dtype=_F64, generator=g)
     eps = 0.01
@@ -699,9 +712,9 @@ def _mala_bounded(mala_log_acceptance: LogAcceptance) -> None:
 
 
 @mala_ex.check("α → 1 as ε → 0: log α is O(ε^(3/2)) for Langevin proposals", points=1)
-def _mala_small_step(mala_log_acceptance: LogAcceptance) -> None:
-    g = _generator(35)
-    energy = _as_callable(_mixture())
+def _mala_small_step(mala_log_acceptance: Student, ctx: CheckContext) -> None:
+    g = ctx.generator(35)
+    energy = Plain(_mixture())
     x = 1.5 * torch.randn(20, 2, dtype=_F64, generator=g)
     worst = {}
     for eps in (1e-2, 1e-4, 1e-6):
@@ -710,6 +723,10 @@ def _mala_small_step(mala_log_acceptance: LogAcceptance) -> None:
                             what=f"mala_log_acceptance(E, x, y, {eps:g})", shape=(20,))
         expect_finite(got, what=f"mala_log_acceptance(E, x, y, {eps:g})")
         worst[eps] = float(got.detach().abs().max())
+        if eps == 1e-2:
+            _expect_log_acceptance(got, energy, x, y, eps, atol=1e-9, rtol=1e-6,
+                                   what="mala_log_acceptance(E, x, y, 0.01) for 20 Langevin "
+                                        "proposals")
     if worst[1e-6] > 1e-6:
         hint = _mala_diagnosis(got, energy, x, y, 1e-6)
         if hint == _MALA_HINT:
@@ -724,16 +741,16 @@ def _mala_small_step(mala_log_acceptance: LogAcceptance) -> None:
 
 @mala_ex.check("returns shape (B,) in x's dtype without a graph, leaves x and y untouched, "
                "works under torch.no_grad()", points=1)
-def _mala_contract(mala_log_acceptance: LogAcceptance) -> None:
+def _mala_contract(mala_log_acceptance: Student, ctx: CheckContext) -> None:
     for dtype in (torch.float32, torch.float64):
-        g = _generator(36)
+        g = ctx.generator(36)
         gm = _mixture().to(dtype)
         x = torch.randn(1, 2, dtype=dtype, generator=g)
         y = x + 0.3 * torch.randn(1, 2, dtype=dtype, generator=g)
         x_before, y_before = x.clone(), y.clone()
         what = f"mala_log_acceptance(E, x, y, 0.1) for one chain in {dtype} under no_grad"
         with torch.no_grad():
-            got = call_student(mala_log_acceptance, _as_callable(gm), x, y, 0.1, what=what,
+            got = call_student(mala_log_acceptance, Plain(gm), x, y, 0.1, what=what,
                                expected="log α",
                                hint="MALA runs under torch.no_grad(); compute the gradients "
                                     "inside `with torch.enable_grad():` on detached copies "
@@ -752,12 +769,15 @@ def _mala_contract(mala_log_acceptance: LogAcceptance) -> None:
             fail("x and y after the call", expected="requires_grad False, as passed",
                  got="requires_grad switched on",
                  hint="differentiate copies: x.detach().requires_grad_(True).")
+        tol = 1e-4 if dtype == torch.float32 else 1e-9
+        _expect_log_acceptance(got.double(), Plain(_mixture()), x.double(), y.double(), 0.1,
+                               atol=tol, rtol=tol, what=what)
 
 
 @mala_ex.check("follows the input's device", points=1)
-def _mala_device(mala_log_acceptance: LogAcceptance) -> None:
-    device = probe_device()
-    g = _generator(37)
+def _mala_device(mala_log_acceptance: Student, ctx: CheckContext) -> None:
+    device = ctx.device
+    g = ctx.generator(37)
     x = torch.randn(4, 2, dtype=_F64, generator=g)
     y = x + 0.3 * torch.randn(4, 2, dtype=_F64, generator=g)
     meta = device.type == "meta"
@@ -766,10 +786,13 @@ def _mala_device(mala_log_acceptance: LogAcceptance) -> None:
             "Python floats for constants; never call .cpu() or .item()."
             + (" This check runs your function on 'meta' tensors (shape and dtype, no data) "
                "to find tensors created on the wrong device." if meta else ""))
-    got = call_student(mala_log_acceptance, _quadratic, x.to(device), y.to(device), 0.1,
+    if meta:  # the meta device has no values: check them on the CPU first
+        _expect_log_acceptance(mala_log_acceptance(_QUADRATIC, x, y, 0.1), _QUADRATIC, x, y,
+                               0.1, what="mala_log_acceptance(E, x, y, 0.1) on the CPU")
+    got = call_student(mala_log_acceptance, _QUADRATIC, x.to(device), y.to(device), 0.1,
                        what=what, expected=f"a tensor on {device}", hint=hint,
                        errors=(RuntimeError, TypeError, ValueError))
     got = expect_tensor(got, what=what, shape=(4,))
     expect_device(got, device, what=what, hint=hint)
     if not meta:
-        _expect_log_acceptance(got.cpu(), _quadratic, x, y, 0.1, what=what)
+        _expect_log_acceptance(got.cpu(), _QUADRATIC, x, y, 0.1, what=what)

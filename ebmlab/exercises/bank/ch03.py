@@ -30,6 +30,8 @@ from torch import nn
 from ...energies import RBM, BoltzmannMachine
 from ...partition import exact_log_partition
 from .._registry import register
+from .._sandbox import InSandbox
+from .._student import CheckContext, Student
 from ..expect import (
     call_student,
     expect_close,
@@ -38,6 +40,7 @@ from ..expect import (
     expect_tensor,
     fail,
 )
+from ._common import all_binary_states
 
 _F64 = torch.float64
 
@@ -45,22 +48,11 @@ MLEGradient = Callable[..., object]
 ModelExpectation = Callable[..., object]
 
 
-def _generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+def _random_bits(n: int, d: int, g: torch.Generator, p: float = 0.5) -> torch.Tensor:
+    return (torch.rand(n, d, dtype=_F64, generator=g) < p).to(_F64)
 
 
-def _all_states(d: int, dtype: torch.dtype = _F64) -> torch.Tensor:
-    """Every configuration of ``d`` binary units, shape ``(2**d, d)``."""
-    codes = torch.arange(2 ** d)
-    return ((codes[:, None] >> torch.arange(d)) & 1).to(dtype)
-
-
-def _random_bits(n: int, d: int, seed: int, p: float = 0.5) -> torch.Tensor:
-    return (torch.rand(n, d, dtype=_F64, generator=_generator(seed)) < p).to(_F64)
-
-
-def _boltzmann_machine(d: int, seed: int, scale: float = 0.8) -> BoltzmannMachine:
-    g = _generator(seed)
+def _boltzmann_machine(d: int, g: torch.Generator, scale: float = 0.8) -> BoltzmannMachine:
     w = scale * torch.randn(d, d, dtype=_F64, generator=g)
     w = 0.5 * (w + w.T)
     w.fill_diagonal_(0.0)
@@ -68,8 +60,7 @@ def _boltzmann_machine(d: int, seed: int, scale: float = 0.8) -> BoltzmannMachin
     return BoltzmannMachine(w, b)
 
 
-def _rbm(n_visible: int, n_hidden: int, seed: int) -> RBM:
-    g = _generator(seed)
+def _rbm(n_visible: int, n_hidden: int, g: torch.Generator) -> RBM:
     rbm = RBM(n_visible, n_hidden).double()
     with torch.no_grad():
         rbm.weight.copy_(0.8 * torch.randn(n_visible, n_hidden, dtype=_F64, generator=g))
@@ -152,7 +143,9 @@ def _ascent_reference(module: nn.Module, x_data: torch.Tensor) -> list[torch.Ten
 # =========================================================================================
 
 mle_ex = register("3.1", "The maximum-likelihood gradient from data and model samples",
-                  function="mle_gradient")
+                  function="mle_gradient",
+                  forbidden=("ebmlab.contrastive_loss", "ebmlab.exact_nll",
+                             "ebmlab.exact_log_partition"))
 
 _HOW_31 = ("the gradient of the log-likelihood is -mean_n ∇E(x_n) + Σ_m w_m ∇E(x⁻_m): "
            "differentiate Σ_m w_m E(x⁻_m) - mean_n E(x_n) with torch.autograd.grad with "
@@ -166,10 +159,10 @@ _SHAPE_31 = ("return a list with one tensor per parameter, in the order of "
 
 @mle_ex.check("equals the exact log-likelihood gradient of a Boltzmann machine "
               "(all states as samples, exact weights)", points=2)
-def _exact_bm(mle_gradient: MLEGradient) -> None:
-    bm = _boltzmann_machine(5, seed=0)
-    x_data = _random_bits(40, 5, seed=1, p=0.4)
-    states = _all_states(5)
+def _exact_bm(mle_gradient: Student, ctx: CheckContext) -> None:
+    bm = _boltzmann_machine(5, ctx.generator(0))
+    x_data = _random_bits(40, 5, ctx.generator(1), p=0.4)
+    states = all_binary_states(5)
     weights = _exact_probabilities(bm, states)
     got = _result_list(mle_gradient(bm, x_data, states, weights), bm,
                        what="mle_gradient(bm, data, states, weights)", hint=_SHAPE_31)
@@ -182,10 +175,10 @@ def _exact_bm(mle_gradient: MLEGradient) -> None:
 
 @mle_ex.check("matches central finite differences of the exact log-likelihood of an RBM",
               points=2)
-def _finite_differences(mle_gradient: MLEGradient) -> None:
-    rbm = _rbm(6, 3, seed=2)
-    x_data = _random_bits(30, 6, seed=3, p=0.6)
-    states = _all_states(6)
+def _finite_differences(mle_gradient: Student, ctx: CheckContext) -> None:
+    rbm = _rbm(6, 3, ctx.generator(2))
+    x_data = _random_bits(30, 6, ctx.generator(3), p=0.6)
+    states = all_binary_states(6)
     weights = _exact_probabilities(rbm, states)
     got = _result_list(mle_gradient(rbm, x_data, states, weights), rbm,
                        what="mle_gradient(rbm, data, states, weights)", hint=_SHAPE_31)
@@ -197,7 +190,7 @@ def _finite_differences(mle_gradient: MLEGradient) -> None:
             return float(-rbm(x_data).mean() - exact_log_partition(rbm))
 
     h = 1e-5
-    g = _generator(4)
+    g = ctx.generator(4)
     for k in range(3):
         direction = [torch.randn(p.shape, dtype=_F64, generator=g) for p in params]
         with torch.no_grad():
@@ -224,10 +217,10 @@ def _finite_differences(mle_gradient: MLEGradient) -> None:
 
 @mle_ex.check("with equal weights, returns the data moments minus the sample moments "
               "(Boltzmann machine, closed form; the sign convention)", points=2)
-def _moments(mle_gradient: MLEGradient) -> None:
-    bm = _boltzmann_machine(4, seed=5)
-    x_data = _random_bits(30, 4, seed=6, p=0.7)
-    x_model = _random_bits(50, 4, seed=7, p=0.3)
+def _moments(mle_gradient: Student, ctx: CheckContext) -> None:
+    bm = _boltzmann_machine(4, ctx.generator(5))
+    x_data = _random_bits(30, 4, ctx.generator(6), p=0.7)
+    x_model = _random_bits(50, 4, ctx.generator(7), p=0.3)
     got = _result_list(mle_gradient(bm, x_data, x_model), bm,
                        what="mle_gradient(bm, data, samples)", hint=_SHAPE_31)
     # E(x) = -1/2 x^T C x - b^T x with C the symmetric, zero-diagonal part of `weight`:
@@ -255,20 +248,26 @@ class _GaussianEnergy(nn.Module):
         return 0.5 * self.log_precision.exp() * (x - self.mu).square().sum(-1)
 
 
+def reparametrised(energy: _GaussianEnergy, eps: torch.Tensor) -> torch.Tensor:
+    """Samples ``mu + exp(-s/2) eps`` of the Gaussian energy, with their graph to ``mu, s``."""
+    return energy.mu + torch.exp(-0.5 * energy.log_precision) * eps
+
+
 @mle_ex.check("treats the model samples as constants (no gradient through the sampler)",
               points=1)
-def _detached_samples(mle_gradient: MLEGradient) -> None:
-    g = _generator(8)
+def _detached_samples(mle_gradient: Student, ctx: CheckContext) -> None:
+    g = ctx.generator(8)
     energy = _GaussianEnergy(torch.tensor([0.5, -1.0], dtype=_F64), 0.3)
     x_data = torch.randn(25, 2, dtype=_F64, generator=g) + 1.0
     eps = torch.randn(40, 2, dtype=_F64, generator=g)
-    # Reparametrised samples of p_theta: they carry a graph to mu and log_precision.
-    x_model = energy.mu + torch.exp(-0.5 * energy.log_precision) * eps
+    # Reparametrised samples of p_theta: they carry a graph to mu and log_precision (built
+    # in the sandbox too, since a graph does not travel).
+    x_model = reparametrised(energy, eps)
     hint = ("the samples stand for draws from p_θ: the theorem differentiates E_θ at FIXED "
             "points, so use x_model.detach(). Differentiating through x_model adds the "
             "sampler's own dependence on θ (here it cancels the whole model term).")
     got = _result_list(
-        call_student(mle_gradient, energy, x_data, x_model,
+        call_student(mle_gradient, energy, x_data, InSandbox(reparametrised, (energy, eps)),
                      what="mle_gradient(energy, data, samples) with samples that require grad",
                      expected="a list of gradients", hint=hint),
         energy, what="mle_gradient(energy, data, samples)", hint=_SHAPE_31)
@@ -288,15 +287,16 @@ def _detached_samples(mle_gradient: MLEGradient) -> None:
 
 @mle_ex.check("leaves the parameters, their .grad, the data, the samples and the weights "
               "untouched", points=1)
-def _no_side_effects(mle_gradient: MLEGradient) -> None:
-    bm = _boltzmann_machine(4, seed=9)
-    x_data = _random_bits(10, 4, seed=10)
-    states = _all_states(4)
+def _no_side_effects(mle_gradient: Student, ctx: CheckContext) -> None:
+    bm = _boltzmann_machine(4, ctx.generator(9))
+    x_data = _random_bits(10, 4, ctx.generator(10))
+    states = all_binary_states(4)
     weights = _exact_probabilities(bm, states)
     snapshots = {"x_data": x_data.clone(), "x_model": states.clone(),
                  "weights": weights.clone()}
     params = {n: p.detach().clone() for n, p in bm.named_parameters()}
-    mle_gradient(bm, x_data, states, weights)
+    reference = _ascent_reference(bm, x_data)
+    got = mle_gradient(bm, x_data, states, weights)
     for name, tensor in (("x_data", x_data), ("x_model", states), ("weights", weights)):
         if not torch.equal(tensor, snapshots[name]):
             fail(f"{name} after the call", expected="unchanged",
@@ -317,15 +317,18 @@ def _no_side_effects(mle_gradient: MLEGradient) -> None:
                  hint="loss.backward() writes into p.grad and would corrupt the caller's "
                       "next optimiser step; torch.autograd.grad(loss, params) returns the "
                       "gradients instead.")
+    _compare(_result_list(got, bm, what="mle_gradient(bm, data, states, weights)",
+                          hint=_SHAPE_31), reference, bm,
+             what="mle_gradient(bm, data, all states, exact probabilities)", hint=_HOW_31,
+             atol=1e-9, rtol=1e-7, opposite_hint=_SIGN_31)
 
 
 class _SmallNet(nn.Module):
     """A float32 network energy ``(B, 2) -> (B,)`` with seeded weights."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, g: torch.Generator) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1))
-        g = _generator(seed)
         with torch.no_grad():
             for p in self.net.parameters():
                 p.copy_(0.7 * torch.randn(p.shape, generator=g))
@@ -336,9 +339,9 @@ class _SmallNet(nn.Module):
 
 @mle_ex.check("returns detached tensors with the parameters' dtypes, also under "
               "torch.no_grad() and for a single sample", points=1)
-def _contract(mle_gradient: MLEGradient) -> None:
-    net = _SmallNet(11)                                   # float32 parameters
-    g = _generator(12)
+def _contract(mle_gradient: Student, ctx: CheckContext) -> None:
+    net = _SmallNet(ctx.generator(11))                                   # float32 parameters
+    g = ctx.generator(12)
     x_data = torch.randn(16, 2, generator=g)
     x_model = torch.randn(1, 2, generator=g)              # a batch of one sample
     with torch.enable_grad():
@@ -370,7 +373,8 @@ def _contract(mle_gradient: MLEGradient) -> None:
 # =========================================================================================
 
 expect_ex = register("3.2", "The exact model expectation by enumeration",
-                     function="model_expectation")
+                     function="model_expectation",
+                     forbidden=("ebmlab.exact_log_partition", "ebmlab.exact_nll"))
 
 _HOW_32 = ("weights p(s) = softmax(-E(states)) (a stable log-sum-exp), treated as constants; "
            "then the gradient of Σ_s p(s) E(s) with respect to the parameters is "
@@ -405,27 +409,27 @@ def _expectation_reference(module: nn.Module) -> list[torch.Tensor]:
 
 @expect_ex.check("equals -∇ log Z of a Boltzmann machine (autograd through exact "
                  "enumeration)", points=2)
-def _bm_expectation(model_expectation: ModelExpectation) -> None:
-    bm = _boltzmann_machine(6, seed=20)
-    got = _result_list(model_expectation(bm, _all_states(6)), bm,
+def _bm_expectation(model_expectation: Student, ctx: CheckContext) -> None:
+    bm = _boltzmann_machine(6, ctx.generator(20))
+    got = _result_list(model_expectation(bm, all_binary_states(6)), bm,
                        what="model_expectation(bm, states)", hint=_SHAPE_32)
     _compare(got, _expectation_reference(bm), bm, what="model_expectation(bm, all states)",
              hint=_HOW_32, atol=1e-10, rtol=1e-8, opposite_hint=_SIGN_32,
-             mistakes=[(_undetached_mistake(bm, _all_states(6)), _UNDETACHED_32)])
+             mistakes=[(_undetached_mistake(bm, all_binary_states(6)), _UNDETACHED_32)])
 
 
 @expect_ex.check("equals -∇ log Z of an RBM, its free energy summed over the visible "
                  "states", points=2)
-def _rbm_expectation(model_expectation: ModelExpectation) -> None:
-    rbm = _rbm(5, 4, seed=21)                  # exact_log_partition enumerates the 4 hidden
-    got = _result_list(model_expectation(rbm, _all_states(5)), rbm,
+def _rbm_expectation(model_expectation: Student, ctx: CheckContext) -> None:
+    rbm = _rbm(5, 4, ctx.generator(21))      # exact_log_partition enumerates the 4 hidden
+    got = _result_list(model_expectation(rbm, all_binary_states(5)), rbm,
                        what="model_expectation(rbm, visible states)", hint=_SHAPE_32)
     _compare(got, _expectation_reference(rbm), rbm,
              what="model_expectation(rbm, all visible states)",
              hint=_HOW_32 + " For an RBM the energy of a visible state is its free energy "
                             "F(v) (the module's forward).",
              atol=1e-10, rtol=1e-8, opposite_hint=_SIGN_32,
-             mistakes=[(_undetached_mistake(rbm, _all_states(5)), _UNDETACHED_32)])
+             mistakes=[(_undetached_mistake(rbm, all_binary_states(5)), _UNDETACHED_32)])
 
 
 class _IndependentUnits(nn.Module):
@@ -441,17 +445,17 @@ class _IndependentUnits(nn.Module):
 
 @expect_ex.check("equals the closed form -σ(b) for independent units E(x) = -bᵀx "
                  "(uniform when b = 0)", points=1)
-def _independent(model_expectation: ModelExpectation) -> None:
+def _independent(model_expectation: Student, ctx: CheckContext) -> None:
     for bias in (torch.zeros(4, dtype=_F64), torch.tensor([1.5, -0.5, 0.0, 3.0], dtype=_F64)):
         energy = _IndependentUnits(bias)
-        got = _result_list(model_expectation(energy, _all_states(4)), energy,
+        got = _result_list(model_expectation(energy, all_binary_states(4)), energy,
                            what="model_expectation(E = -bᵀx, states)", hint=_SHAPE_32)
         _compare(got, [-torch.sigmoid(bias)], energy,
                  what=f"model_expectation for independent units, b = {bias.tolist()}",
                  hint=_HOW_32 + " Here ∇_b E(x) = -x and p(x_i = 1) = σ(b_i), so the answer "
                                 "is -σ(b) (-0.5 for b = 0: every state equally likely).",
                  atol=1e-10, rtol=1e-8, opposite_hint=_SIGN_32,
-                 mistakes=[(_undetached_mistake(energy, _all_states(4)), _UNDETACHED_32)])
+                 mistakes=[(_undetached_mistake(energy, all_binary_states(4)), _UNDETACHED_32)])
 
 
 class _Shifted(nn.Module):
@@ -468,14 +472,14 @@ class _Shifted(nn.Module):
 
 @expect_ex.check("is stable when exp(-E) overflows or underflows (energies shifted by "
                  "±800)", points=2)
-def _stable(model_expectation: ModelExpectation) -> None:
-    base = _boltzmann_machine(5, seed=22)
+def _stable(model_expectation: Student, ctx: CheckContext) -> None:
+    base = _boltzmann_machine(5, ctx.generator(22))
     reference = dict(zip((f"base.{n}" for n in _names(base)), _expectation_reference(base),
                          strict=True))
     reference["offset"] = torch.tensor(1.0, dtype=_F64)   # E_p[dE/d offset] = E_p[1] = 1
     for offset in (-800.0, 800.0):
         energy = _Shifted(base, offset)
-        got = _result_list(model_expectation(energy, _all_states(5)), energy,
+        got = _result_list(model_expectation(energy, all_binary_states(5)), energy,
                            what=f"model_expectation(E + {offset:g}, states)", hint=_SHAPE_32)
         hint = ("adding a constant to the energy does not change p_θ, but exp(-E) then "
                 "overflows to inf (offset -800) or underflows to 0 (offset +800) in float64. "
@@ -484,14 +488,14 @@ def _stable(model_expectation: ModelExpectation) -> None:
         _compare(got, [reference[n] for n in _names(energy)], energy,
                  what=f"model_expectation for an energy shifted by {offset:g}", hint=hint,
                  atol=1e-9, rtol=1e-7,
-                 mistakes=[(_undetached_mistake(energy, _all_states(5)), _UNDETACHED_32)])
+                 mistakes=[(_undetached_mistake(energy, all_binary_states(5)), _UNDETACHED_32)])
 
 
 @expect_ex.check("leaves the model and the states untouched and returns finite, detached "
                  "tensors of the parameters' dtypes, also under torch.no_grad()", points=1)
-def _contract_32(model_expectation: ModelExpectation) -> None:
-    bm = _boltzmann_machine(4, seed=23)
-    states = _all_states(4)
+def _contract_32(model_expectation: Student, ctx: CheckContext) -> None:
+    bm = _boltzmann_machine(4, ctx.generator(23))
+    states = all_binary_states(4)
     snapshot = states.clone()
     params = {n: p.detach().clone() for n, p in bm.named_parameters()}
     hint = "compute the gradients inside `with torch.enable_grad():`."
@@ -519,3 +523,5 @@ def _contract_32(model_expectation: ModelExpectation) -> None:
         expect_detached(t, what=what, hint="return the gradients themselves, or .detach() them.")
         if not bool(torch.isfinite(t).all()):
             fail(what, expected="finite values", got="NaN or infinity", hint=_HOW_32)
+    _compare(got, _expectation_reference(bm), bm, what="model_expectation(bm, all states)",
+             hint=_HOW_32, atol=1e-10, rtol=1e-8, opposite_hint=_SIGN_32)

@@ -39,7 +39,9 @@ import torch.nn.functional as F
 from ...energies import RBM
 from ...partition import exact_log_partition
 from .._registry import register
+from .._student import CheckContext, Student
 from ..expect import call_student, expect_close, expect_detached, expect_tensor, fail
+from ._common import all_binary_states
 
 _F64 = torch.float64
 
@@ -51,7 +53,8 @@ MIN_ROWS, MAX_ROWS = 20, 2000
 
 cd_ex = register("4.1", "The CD-k gradient of an RBM", function="cd_k_gradient")
 fail_ex = register("4.2", "A data set on which CD-1 fails", function="cd1_failure_data")
-ais_ex = register("4.3", "The AIS log-weight update of an RBM", function="ais_log_weight_step")
+ais_ex = register("4.3", "The AIS log-weight update of an RBM", function="ais_log_weight_step",
+                  forbidden=("ebmlab.ais",))
 
 
 # =========================================================================================
@@ -59,19 +62,14 @@ ais_ex = register("4.3", "The AIS log-weight update of an RBM", function="ais_lo
 # =========================================================================================
 
 
-def _generator(seed: int) -> torch.Generator:
+def _fixed(seed: int) -> torch.Generator:
+    """A generator whose draws do not change with the instance (for set-ups that must keep
+    a property, such as chains that mix)."""
     return torch.Generator().manual_seed(seed)
 
 
-def _all_states(d: int, dtype: torch.dtype = _F64) -> torch.Tensor:
-    """Every configuration of ``d`` binary units, shape ``(2**d, d)``."""
-    codes = torch.arange(2 ** d)
-    return ((codes[:, None] >> torch.arange(d)) & 1).to(dtype)
-
-
-def _rbm(n_visible: int, n_hidden: int, seed: int, *, scale: float = 0.8,
+def _rbm(n_visible: int, n_hidden: int, g: torch.Generator, *, scale: float = 0.8,
          dtype: torch.dtype = _F64) -> RBM:
-    g = _generator(seed)
     rbm = RBM(n_visible, n_hidden).to(dtype)
     with torch.no_grad():
         rbm.weight.copy_(scale * torch.randn(n_visible, n_hidden, dtype=_F64, generator=g))
@@ -175,7 +173,7 @@ def _index(rows: torch.Tensor) -> torch.Tensor:
 def _expected_cd(rbm: RBM, v: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact mean of the CD-k estimate for the batch ``v`` and its exact standard error."""
     n_v, n_h = rbm.weight.shape
-    states, hidden = _all_states(n_v), _all_states(n_h)
+    states, hidden = all_binary_states(n_v), all_binary_states(n_h)
     w, _, b = _params(rbm)
     phi = _stats(states, w, b)                                   # (S, P)
     t_k = torch.linalg.matrix_power(_kernel(rbm, states, hidden), k)
@@ -213,21 +211,20 @@ def _compare_statistically(got: tuple[torch.Tensor, ...], expected: torch.Tensor
                  f"outside their tolerance)", hint=hint)
 
 
-def _data_batch(n_v: int, seed: int, repeats: int) -> torch.Tensor:
-    g = _generator(seed)
+def _data_batch(n_v: int, g: torch.Generator, repeats: int) -> torch.Tensor:
     patterns = (torch.rand(6, n_v, dtype=_F64, generator=g) < 0.5).to(_F64)
     return patterns.repeat(repeats, 1)
 
 
 @cd_ex.check("returns (dW, da, db) shaped like the parameters, in v's dtype, without a graph "
              "(float32 and float64, batch of one)", points=1)
-def _cd_contract(cd_k_gradient: Callable[..., object]) -> None:
+def _cd_contract(cd_k_gradient: Student, ctx: CheckContext) -> None:
     for dtype in (_F64, torch.float32):
-        rbm = _rbm(6, 4, 1, dtype=dtype)
+        rbm = _rbm(6, 4, ctx.generator(1), dtype=dtype)
         for batch in (1, 5):
-            v = (torch.rand(batch, 6, generator=_generator(batch)) < 0.5).to(dtype)
+            v = (torch.rand(batch, 6, generator=ctx.generator(batch)) < 0.5).to(dtype)
             what = f"cd_k_gradient(rbm, v, 1) for v of shape ({batch}, 6) and dtype {dtype}"
-            got = _cd_result(call_student(cd_k_gradient, rbm, v, 1, generator=_generator(3),
+            got = _cd_result(call_student(cd_k_gradient, rbm, v, 1, generator=ctx.generator(3),
                                           what=what, expected="(dW, da, db)", hint=_PROTOCOL),
                              rbm, what=what)
             for name, t in zip(_NAMES, got, strict=True):
@@ -236,16 +233,19 @@ def _cd_contract(cd_k_gradient: Callable[..., object]) -> None:
                 expect_detached(t, what=f"{what}, {name}",
                                 hint="the estimate is data, not part of a graph: compute it "
                                      "under torch.no_grad(), or from rbm.weight.detach() etc.")
+            _compare_cd(got, _reference_cd(rbm, v, 1, ctx.generator(3)), what=what,
+                        hint=_PROTOCOL + " " + _STATS_HINT,
+                        atol=1e-5 if dtype == torch.float32 else 1e-10)
 
 
 @cd_ex.check("CD-1 with a seeded generator matches a reference implementation "
              "(same random numbers)", points=2)
-def _cd1_same_numbers(cd_k_gradient: Callable[..., object]) -> None:
-    rbm = _rbm(6, 4, 11)
-    v = _data_batch(6, 12, 2)
+def _cd1_same_numbers(cd_k_gradient: Student, ctx: CheckContext) -> None:
+    rbm = _rbm(6, 4, ctx.generator(11))
+    v = _data_batch(6, ctx.generator(12), 2)
     what = "cd_k_gradient(rbm, v, 1, generator=torch.Generator().manual_seed(13))"
-    got = _cd_result(cd_k_gradient(rbm, v, 1, generator=_generator(13)), rbm, what=what)
-    reference = _reference_cd(rbm, v, 1, _generator(13))
+    got = _cd_result(cd_k_gradient(rbm, v, 1, generator=ctx.generator(13)), rbm, what=what)
+    reference = _reference_cd(rbm, v, 1, ctx.generator(13))
     _compare_cd(got, reference, what=what,
                 hint="with the same generator your chain must draw the same numbers as the "
                      "reference: " + _PROTOCOL + " " + _STATS_HINT)
@@ -253,13 +253,13 @@ def _cd1_same_numbers(cd_k_gradient: Callable[..., object]) -> None:
 
 @cd_ex.check("CD-3 with a seeded generator matches the reference (k sweeps, same random "
              "numbers)", points=1)
-def _cd3_same_numbers(cd_k_gradient: Callable[..., object]) -> None:
-    rbm = _rbm(5, 3, 21)
-    v = _data_batch(5, 22, 2)
+def _cd3_same_numbers(cd_k_gradient: Student, ctx: CheckContext) -> None:
+    rbm = _rbm(5, 3, ctx.generator(21))
+    v = _data_batch(5, ctx.generator(22), 2)
     what = "cd_k_gradient(rbm, v, 3, generator=torch.Generator().manual_seed(23))"
-    got = _cd_result(cd_k_gradient(rbm, v, 3, generator=_generator(23)), rbm, what=what)
-    reference = _reference_cd(rbm, v, 3, _generator(23))
-    one_sweep = _reference_cd(rbm, v, 1, _generator(23))
+    got = _cd_result(cd_k_gradient(rbm, v, 3, generator=ctx.generator(23)), rbm, what=what)
+    reference = _reference_cd(rbm, v, 3, ctx.generator(23))
+    one_sweep = _reference_cd(rbm, v, 1, ctx.generator(23))
     hint = "run k block-Gibbs sweeps (h then v, k times) before computing the statistics. " \
         + _PROTOCOL
     if torch.allclose(_flat(got), _flat(one_sweep), atol=1e-10):
@@ -270,11 +270,11 @@ def _cd3_same_numbers(cd_k_gradient: Callable[..., object]) -> None:
 
 @cd_ex.check("the average of CD-1 over many chains matches its exact expectation "
              "(the Gibbs kernel by enumeration; 5 standard errors)", points=2)
-def _cd1_expectation(cd_k_gradient: Callable[..., object]) -> None:
-    rbm = _rbm(5, 3, 31)
-    v = _data_batch(5, 32, 2000)                                  # 12 000 chains
+def _cd1_expectation(cd_k_gradient: Student, ctx: CheckContext) -> None:
+    rbm = _rbm(5, 3, ctx.generator(31))
+    v = _data_batch(5, ctx.generator(32), 2000)                                  # 12 000 chains
     what = "cd_k_gradient(rbm, v, 1) over 12 000 chains"
-    got = _cd_result(cd_k_gradient(rbm, v, 1, generator=_generator(33)), rbm, what=what)
+    got = _cd_result(cd_k_gradient(rbm, v, 1, generator=ctx.generator(33)), rbm, what=what)
     expected, stderr = _expected_cd(rbm, v, 1)
     _compare_statistically(got, expected, 5 * stderr + 1e-9, what=what,
                            hint="this check does not depend on how you draw the random "
@@ -284,15 +284,15 @@ def _cd1_expectation(cd_k_gradient: Callable[..., object]) -> None:
 
 @cd_ex.check("with many sweeps, CD-k approaches the exact maximum-likelihood gradient "
              "(enumeration)", points=2)
-def _cd_many_sweeps(cd_k_gradient: Callable[..., object]) -> None:
-    rbm = _rbm(5, 3, 41, scale=2.5)        # strong weights: CD-1 is far off, CD-50 is not
+def _cd_many_sweeps(cd_k_gradient: Student, ctx: CheckContext) -> None:
+    rbm = _rbm(5, 3, _fixed(41), scale=2.5)  # strong weights: CD-1 is far off, CD-50 is not
     k = 50
-    v = _data_batch(5, 42, 2000)
-    states = _all_states(5)
+    v = _data_batch(5, ctx.generator(42), 2000)
+    states = all_binary_states(5)
     w, _, b = _params(rbm)
     with torch.no_grad():
         p_model = torch.softmax(-rbm(states), dim=0)
-        t_k = torch.linalg.matrix_power(_kernel(rbm, states, _all_states(3)), k)
+        t_k = torch.linalg.matrix_power(_kernel(rbm, states, all_binary_states(3)), k)
     start = _index(v)
     tv = float(0.5 * (t_k[start] - p_model).abs().sum(1).max())
     assert tv < 1e-6, f"bank: the chains of this check do not mix (TV {tv})"
@@ -300,7 +300,7 @@ def _cd_many_sweeps(cd_k_gradient: Callable[..., object]) -> None:
     mle = phi[start].mean(0) - p_model @ phi                      # exact gradient
     _, stderr = _expected_cd(rbm, v, k)
     what = f"cd_k_gradient(rbm, v, {k}) over 12 000 chains"
-    got = _cd_result(cd_k_gradient(rbm, v, k, generator=_generator(43)), rbm, what=what)
+    got = _cd_result(cd_k_gradient(rbm, v, k, generator=ctx.generator(43)), rbm, what=what)
     one = _expected_cd(rbm, v, 1)[0]
     hint = ("after many sweeps the chains sample the model, so CD-k must approach the exact "
             "gradient E_data[phi] - E_model[phi]. " + _STATS_HINT)
@@ -311,12 +311,12 @@ def _cd_many_sweeps(cd_k_gradient: Callable[..., object]) -> None:
 
 
 @cd_ex.check("leaves v and the RBM untouched (values, requires_grad, no .grad)", points=1)
-def _cd_no_side_effects(cd_k_gradient: Callable[..., object]) -> None:
-    rbm = _rbm(6, 4, 51)
-    v = _data_batch(6, 52, 1)
+def _cd_no_side_effects(cd_k_gradient: Student, ctx: CheckContext) -> None:
+    rbm = _rbm(6, 4, ctx.generator(51))
+    v = _data_batch(6, ctx.generator(52), 1)
     v_before = v.clone()
     params_before = [p.detach().clone() for p in rbm.parameters()]
-    cd_k_gradient(rbm, v, 2, generator=_generator(53))
+    got = cd_k_gradient(rbm, v, 2, generator=ctx.generator(53))
     if not torch.equal(v, v_before) or v.requires_grad:
         fail("v after the call", expected="unchanged (values and requires_grad)",
              got="modified", hint="start the chain from v without writing into it: "
@@ -332,6 +332,9 @@ def _cd_no_side_effects(cd_k_gradient: Callable[..., object]) -> None:
                  hint="loss.backward() writes into the parameters' .grad and would corrupt "
                       "the caller's optimiser step; use torch.autograd.grad or the closed "
                       "form.")
+    what = "cd_k_gradient(rbm, v, 2, generator)"
+    _compare_cd(_cd_result(got, rbm, what=what), _reference_cd(rbm, v, 2, ctx.generator(53)),
+                what=what, hint=_PROTOCOL + " " + _STATS_HINT)
 
 
 # =========================================================================================
@@ -352,7 +355,7 @@ def _log_partition(w: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
 
 def _mean_log_likelihood(data: torch.Tensor, w: torch.Tensor, a: torch.Tensor,
                          b: torch.Tensor) -> float:
-    hidden = _all_states(w.shape[1])
+    hidden = all_binary_states(w.shape[1])
     neg_free = data @ a + F.softplus(data @ w + b).sum(1)
     return float(neg_free.mean() - _log_partition(w, a, b, hidden))
 
@@ -368,13 +371,13 @@ def train_rbm(data: torch.Tensor, n_hidden: int, method: str, *, seed: int,
     estimate (``"cd1"``: one chain per row, one block-Gibbs sweep, hidden probabilities in
     the statistics). Returns ``(W, a, b)`` in float64.
     """
-    g = _generator(seed)
+    g = _fixed(seed)
     data = data.to(_F64)
     n, n_v = data.shape
     w = _INIT_STD * torch.randn(n_v, n_hidden, dtype=_F64, generator=g)
     a = torch.zeros(n_v, dtype=_F64)
     b = torch.zeros(n_hidden, dtype=_F64)
-    hidden = _all_states(n_hidden)
+    hidden = all_binary_states(n_hidden)
     for _ in range(steps):
         p0 = torch.sigmoid(data @ w + b)
         pos_w, pos_a, pos_b = data.T @ p0 / n, data.mean(0), p0.mean(0)
@@ -406,9 +409,9 @@ def log_likelihood_gap(data: torch.Tensor, n_hidden: int, seed: int) -> tuple[fl
 
 
 def _valid_data(cd1_failure_data: Callable[..., object], n_visible: int, n_hidden: int,
-                seed: int) -> torch.Tensor:
+                g: torch.Generator) -> torch.Tensor:
     what = f"cd1_failure_data({n_visible}, {n_hidden}, generator)"
-    got = expect_tensor(cd1_failure_data(n_visible, n_hidden, _generator(seed)), what=what,
+    got = expect_tensor(cd1_failure_data(n_visible, n_hidden, g), what=what,
                         hint="return the data set as one torch.Tensor of shape "
                              "(N, n_visible).")
     if got.dim() != 2 or got.shape[1] != n_visible:
@@ -432,14 +435,14 @@ def _valid_data(cd1_failure_data: Callable[..., object], n_visible: int, n_hidde
 
 @fail_ex.check(f"returns a binary data set: a float tensor (N, n_visible), "
                f"{MIN_ROWS} <= N <= {MAX_ROWS}, values 0 and 1 (two sizes)", points=1)
-def _fail_valid(cd1_failure_data: Callable[..., object]) -> None:
+def _fail_valid(cd1_failure_data: Student, ctx: CheckContext) -> None:
     for n_visible, n_hidden in ((16, 4), (10, 3)):
-        _valid_data(cd1_failure_data, n_visible, n_hidden, 1)
+        _valid_data(cd1_failure_data, n_visible, n_hidden, ctx.generator(1))
 
 
 def _expect_gap(cd1_failure_data: Callable[..., object], n_visible: int, n_hidden: int,
-                data_seed: int, init_seeds: tuple[int, ...]) -> None:
-    data = _valid_data(cd1_failure_data, n_visible, n_hidden, data_seed)
+                g: torch.Generator, init_seeds: tuple[int, ...]) -> None:
+    data = _valid_data(cd1_failure_data, n_visible, n_hidden, g)
     gaps = []
     for seed in init_seeds:
         mle, cd1 = log_likelihood_gap(data, n_hidden, seed)
@@ -459,14 +462,14 @@ def _expect_gap(cd1_failure_data: Callable[..., object], n_visible: int, n_hidde
 @fail_ex.check(f"on a 16 x 4 RBM, CD-1 ends at least {GAP_THRESHOLD:g} nat per row below exact "
                "maximum likelihood (1000 SGD steps each, 2 initialisations)", points=4,
                timeout=60)
-def _fail_gap_16(cd1_failure_data: Callable[..., object]) -> None:
-    _expect_gap(cd1_failure_data, 16, 4, 2, (3, 4))
+def _fail_gap_16(cd1_failure_data: Student, ctx: CheckContext) -> None:
+    _expect_gap(cd1_failure_data, 16, 4, ctx.generator(2), (3, 4))
 
 
 @fail_ex.check(f"the failure is not tied to one size: on a 10 x 3 RBM the gap is at least "
                f"{GAP_THRESHOLD:g} nat per row too", points=2, timeout=60)
-def _fail_gap_10(cd1_failure_data: Callable[..., object]) -> None:
-    _expect_gap(cd1_failure_data, 10, 3, 5, (6,))
+def _fail_gap_10(cd1_failure_data: Student, ctx: CheckContext) -> None:
+    _expect_gap(cd1_failure_data, 10, 3, ctx.generator(5), (6,))
 
 
 # =========================================================================================
@@ -492,24 +495,27 @@ def _ais_call(fn: Callable[..., object], rbm: RBM, v: torch.Tensor, beta_prev: f
 
 
 @ais_ex.check("returns one increment per row, in v's dtype, without a graph", points=1)
-def _ais_contract(ais_log_weight_step: Callable[..., object]) -> None:
+def _ais_contract(ais_log_weight_step: Student, ctx: CheckContext) -> None:
     for dtype in (_F64, torch.float32):
-        rbm = _rbm(6, 4, 71, dtype=dtype)
+        rbm = _rbm(6, 4, ctx.generator(71), dtype=dtype)
         a0 = torch.zeros(6, dtype=dtype)
         for batch in (1, 4):
-            v = (torch.rand(batch, 6, generator=_generator(72)) < 0.5).to(dtype)
+            v = (torch.rand(batch, 6, generator=ctx.generator(72)) < 0.5).to(dtype)
             what = f"ais_log_weight_step(rbm, v, 0.3, 0.4, a0) for v ({batch}, 6) of {dtype}"
             got = _ais_call(ais_log_weight_step, rbm, v, 0.3, 0.4, a0, what=what)
             expect_tensor(got, what=what, dtype=dtype, hint="keep v's dtype.")
             expect_detached(got, what=what,
                             hint="compute under torch.no_grad() or from detached parameters.")
+            tol = 1e-5 if dtype == torch.float32 else 1e-10
+            exact = _log_f(rbm, v.double(), 0.4, a0) - _log_f(rbm, v.double(), 0.3, a0)
+            expect_close(got, exact, atol=tol, rtol=tol, what=what, hint=_AIS_FORMULA)
 
 
 @ais_ex.check("matches the closed form log f_beta(v) - log f_beta'(v)", points=2)
-def _ais_closed_form(ais_log_weight_step: Callable[..., object]) -> None:
-    rbm = _rbm(7, 5, 81, scale=1.0)
-    a0 = 0.3 * torch.randn(7, dtype=_F64, generator=_generator(82))
-    v = (torch.rand(9, 7, dtype=_F64, generator=_generator(83)) < 0.5).to(_F64)
+def _ais_closed_form(ais_log_weight_step: Student, ctx: CheckContext) -> None:
+    rbm = _rbm(7, 5, ctx.generator(81), scale=1.0)
+    a0 = 0.3 * torch.randn(7, dtype=_F64, generator=ctx.generator(82))
+    v = (torch.rand(9, 7, dtype=_F64, generator=ctx.generator(83)) < 0.5).to(_F64)
     for beta_prev, beta in ((0.0, 0.1), (0.45, 0.5), (0.9, 1.0)):
         what = f"ais_log_weight_step(rbm, v, {beta_prev}, {beta}, a0)"
         got = _ais_call(ais_log_weight_step, rbm, v, beta_prev, beta, a0, what=what)
@@ -521,10 +527,10 @@ def _ais_closed_form(ais_log_weight_step: Callable[..., object]) -> None:
 
 
 @ais_ex.check("summed along a ladder it telescopes to -F(v) - log f_0(v)", points=1)
-def _ais_telescopes(ais_log_weight_step: Callable[..., object]) -> None:
-    rbm = _rbm(6, 3, 91, scale=1.0)
-    a0 = 0.2 * torch.randn(6, dtype=_F64, generator=_generator(92))
-    v = (torch.rand(5, 6, dtype=_F64, generator=_generator(93)) < 0.5).to(_F64)
+def _ais_telescopes(ais_log_weight_step: Student, ctx: CheckContext) -> None:
+    rbm = _rbm(6, 3, ctx.generator(91), scale=1.0)
+    a0 = 0.2 * torch.randn(6, dtype=_F64, generator=ctx.generator(92))
+    v = (torch.rand(5, 6, dtype=_F64, generator=ctx.generator(93)) < 0.5).to(_F64)
     betas = torch.linspace(0, 1, 11, dtype=_F64).tolist()
     total = torch.zeros(5, dtype=_F64)
     for beta_prev, beta in itertools.pairwise(betas):
@@ -540,10 +546,10 @@ def _ais_telescopes(ais_log_weight_step: Callable[..., object]) -> None:
 
 @ais_ex.check("in a complete AIS run it estimates log Z of a small RBM "
               "(enumeration; 4 standard errors)", points=2, timeout=30)
-def _ais_run(ais_log_weight_step: Callable[..., object]) -> None:
-    rbm = _rbm(8, 4, 101, scale=1.0)
-    a0 = 0.5 * torch.randn(8, dtype=_F64, generator=_generator(102))
-    g = _generator(103)
+def _ais_run(ais_log_weight_step: Student, ctx: CheckContext) -> None:
+    rbm = _rbm(8, 4, ctx.generator(101), scale=1.0)
+    a0 = 0.5 * torch.randn(8, dtype=_F64, generator=ctx.generator(102))
+    g = ctx.generator(103)
     w, a, b = _params(rbm)
     betas = torch.linspace(0, 1, 201, dtype=_F64).tolist()
     n_runs = 500
@@ -573,12 +579,14 @@ def _ais_run(ais_log_weight_step: Callable[..., object]) -> None:
 
 
 @ais_ex.check("leaves v, the RBM and a0 untouched", points=1)
-def _ais_no_side_effects(ais_log_weight_step: Callable[..., object]) -> None:
-    rbm = _rbm(6, 4, 111)
+def _ais_no_side_effects(ais_log_weight_step: Student, ctx: CheckContext) -> None:
+    rbm = _rbm(6, 4, ctx.generator(111))
     a0 = torch.zeros(6, dtype=_F64)
-    v = (torch.rand(4, 6, dtype=_F64, generator=_generator(112)) < 0.5).to(_F64)
+    v = (torch.rand(4, 6, dtype=_F64, generator=ctx.generator(112)) < 0.5).to(_F64)
     before = [t.detach().clone() for t in (v, a0, *rbm.parameters())]
-    ais_log_weight_step(rbm, v, 0.2, 0.3, a0)
+    expected = _log_f(rbm, v, 0.3, a0) - _log_f(rbm, v, 0.2, a0)
+    got = _ais_call(ais_log_weight_step, rbm, v, 0.2, 0.3, a0,
+                    what="ais_log_weight_step(rbm, v, 0.2, 0.3, a0)")
     after = [t.detach() for t in (v, a0, *rbm.parameters())]
     names = ["v", "base_visible_bias", "rbm.weight", "rbm.visible_bias", "rbm.hidden_bias"]
     for name, x, y in zip(names, before, after, strict=True):
@@ -588,3 +596,5 @@ def _ais_no_side_effects(ais_log_weight_step: Callable[..., object]) -> None:
     if any(p.grad is not None for p in rbm.parameters()):
         fail("the RBM's parameters' .grad after the call", expected="None",
              got="a gradient was accumulated", hint="no .backward() is needed here.")
+    expect_close(got, expected, atol=1e-10, rtol=1e-10,
+                 what="ais_log_weight_step(rbm, v, 0.2, 0.3, a0)", hint=_AIS_FORMULA)

@@ -28,20 +28,21 @@ from torch import nn
 
 from ...energies import MLPEnergy
 from ...objectives import denoising_score_matching_loss, score_matching_loss
-from ...utils import make_generator, randn_like
+from ...utils import randn_like
 from .._registry import register
+from .._student import CheckContext, ProbeError, Student
 from ..expect import expect_close, expect_tensor, fail
+from ._common import Plain, parameter_gradients
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
 
 sm_ex = register("5.1", "Score matching with the exact Hessian trace",
-                 function="score_matching")
+                 function="score_matching",
+                 forbidden=("ebmlab.score_matching_loss", "ebmlab.sliced_score_matching_loss"))
 dsm_ex = register("5.2", "Denoising score matching: target and loss",
-                  function="denoising_score_matching")
-
-
-def _generator(seed: int) -> torch.Generator:
-    return make_generator(seed)
+                  function="denoising_score_matching",
+                  forbidden=("ebmlab.denoising_score_matching_loss",
+                             "ebmlab.multiscale_dsm_loss"))
 
 
 def _scalar(got: object, *, what: str, hint: str) -> torch.Tensor:
@@ -80,18 +81,42 @@ class _GaussianEnergy(nn.Module):
         return (-torch.diagonal(lam).sum() + 0.5 * s.square().sum(-1)).mean()
 
 
-def _gaussian_energy(seed: int, dim: int = 3) -> _GaussianEnergy:
-    g = _generator(seed)
+def _gaussian_energy(g: torch.Generator, dim: int = 3) -> _GaussianEnergy:
     mean = torch.randn(dim, dtype=torch.float64, generator=g)
     root = 0.8 * torch.randn(dim, dim, dtype=torch.float64, generator=g)
     return _GaussianEnergy(mean, root)
 
 
-def _plain(module: nn.Module) -> Energy:
-    """A plain function, so the student cannot borrow a ``.score`` method."""
-    def energy(x: torch.Tensor) -> torch.Tensor:
-        return module(x)
-    return energy
+class Quartic:
+    r""":math:`E(x) = \tfrac14\|x\|^4`, with :math:`\Delta E = (d + 2)\|x\|^2`."""
+
+    def __call__(self, y: torch.Tensor) -> torch.Tensor:
+        return 0.25 * y.square().sum(-1).square()
+
+
+class Coupled:
+    r""":math:`E(x) = \tfrac12\|x\|^2 + x_1 x_2` in two dimensions (:math:`\Delta E = 2`)."""
+
+    def __call__(self, y: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (y * y).sum(-1) + (y[:, 0] * y[:, 1])
+
+
+class Shrink:
+    r"""The linear score :math:`s(y) = -y / (1 + \sigma^2)` of :math:`\mathcal N(0, (1 +
+    \sigma^2) I)`."""
+
+    def __init__(self, sigma: float) -> None:
+        self.sigma = sigma
+
+    def __call__(self, y: torch.Tensor) -> torch.Tensor:
+        return -y / (1 + self.sigma**2)
+
+
+class Zero:
+    """The zero score."""
+
+    def __call__(self, y: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(y)
 
 
 _SM_HOW = ("s = -∇_x E by torch.autograd.grad(E(x).sum(), x, create_graph=True); then for each "
@@ -100,24 +125,24 @@ _SM_HOW = ("s = -∇_x E by torch.autograd.grad(E(x).sum(), x, create_graph=True
 _SM_SCALAR = "return (trace + 0.5 * (s ** 2).sum(1)).mean(), a 0-d tensor."
 
 
-def _check_sm_value(score_matching, energy: Energy, x: torch.Tensor, reference: torch.Tensor,
-                    *, what: str, hint: str = _SM_HOW, atol: float = 1e-9,
+def _check_sm_value(score_matching: Callable[..., object], energy: Energy, x: torch.Tensor,
+                    reference: torch.Tensor, *, what: str, hint: str = _SM_HOW, atol: float = 1e-9,
                     rtol: float = 1e-7) -> torch.Tensor:
     got = _scalar(score_matching(energy, x), what=what, hint=_SM_SCALAR)
     return expect_close(got, reference, atol=atol, rtol=rtol, what=what, hint=hint)
 
 
 @sm_ex.check("matches the closed form on a correlated Gaussian energy", points=2)
-def _gaussian(score_matching) -> None:
-    model = _gaussian_energy(0)
-    x = torch.randn(16, 3, dtype=torch.float64, generator=_generator(1))
+def _gaussian(score_matching: Student, ctx: CheckContext) -> None:
+    model = _gaussian_energy(ctx.generator(0))
+    x = torch.randn(16, 3, dtype=torch.float64, generator=ctx.generator(1))
     with torch.no_grad():
         reference = model.closed_form_sm(x)
         lam = model.precision()
         s = (x - model.mean) @ lam
         all_entries = (-lam.sum() + 0.5 * s.square().sum(-1)).mean()
         flipped = (torch.diagonal(lam).sum() + 0.5 * s.square().sum(-1)).mean()
-    got = _scalar(score_matching(_plain(model), x), what="score_matching(E, x) for a Gaussian "
+    got = _scalar(score_matching(Plain(model), x), what="score_matching(E, x) for a Gaussian "
                   "energy ½(x-μ)ᵀΛ(x-μ)", hint=_SM_SCALAR)
     hint = _SM_HOW
     g = float(got.detach())
@@ -133,35 +158,35 @@ def _gaussian(score_matching) -> None:
 
 
 @sm_ex.check("matches the closed form ΔE = (d+2)‖x‖² of E(x) = ¼‖x‖⁴", points=1)
-def _quartic(score_matching) -> None:
-    x = torch.randn(10, 4, dtype=torch.float64, generator=_generator(2))
+def _quartic(score_matching: Student, ctx: CheckContext) -> None:
+    x = torch.randn(10, 4, dtype=torch.float64, generator=ctx.generator(2))
     r2 = x.square().sum(1)
     # ∇E = ‖x‖² x, so ½‖s‖² = ½‖x‖⁶ and tr ∇s = -ΔE = -(d + 2)‖x‖².
     reference = (-(4 + 2) * r2 + 0.5 * r2**3).mean()
-    _check_sm_value(score_matching, lambda y: 0.25 * y.square().sum(-1).square(), x, reference,
+    _check_sm_value(score_matching, Quartic(), x, reference,
                     what="score_matching(E, x) for E(x) = ¼‖x‖⁴ in 4 dimensions")
 
 
 @sm_ex.check("matches ebmlab.score_matching_loss on a neural energy", points=2)
-def _neural(score_matching) -> None:
-    torch.manual_seed(3)
+def _neural(score_matching: Student, ctx: CheckContext) -> None:
+    torch.manual_seed(ctx.generator(3).initial_seed())
     net = MLPEnergy(5, hidden=(16, 16), activation="tanh").double()
     with torch.no_grad():
         for p in net.parameters():
             p.mul_(3.0)  # a less flat energy than at initialisation
-    x = torch.randn(12, 5, dtype=torch.float64, generator=_generator(3))
+    x = torch.randn(12, 5, dtype=torch.float64, generator=ctx.generator(3))
     reference = score_matching_loss(net, x).detach()
-    _check_sm_value(score_matching, _plain(net), x, reference,
+    _check_sm_value(score_matching, Plain(net), x, reference,
                     what="score_matching(E, x) for an MLP energy on R^5")
 
 
 @sm_ex.check("is differentiable in the parameters (gradient of the closed form)", points=2)
-def _gradient(score_matching) -> None:
-    model = _gaussian_energy(4)
-    x = torch.randn(20, 3, dtype=torch.float64, generator=_generator(4))
+def _gradient(score_matching: Student, ctx: CheckContext) -> None:
+    model = _gaussian_energy(ctx.generator(4))
+    x = torch.randn(20, 3, dtype=torch.float64, generator=ctx.generator(4))
     ref_grads = torch.autograd.grad(model.closed_form_sm(x), [model.mean, model.root])
-    loss = _scalar(score_matching(_plain(model), x), what="score_matching(E, x)",
-                   hint=_SM_SCALAR)
+    got, grads = score_matching.with_probe(parameter_gradients)(Plain(model), x)
+    loss = _scalar(got, what="score_matching(E, x)", hint=_SM_SCALAR)
     hint = ("keep the graph: create_graph=True in every torch.autograd.grad call, so the loss "
             "can be differentiated with respect to the energy's parameters (as training does); "
             "do not .detach() the score or the trace.")
@@ -175,21 +200,23 @@ def _gradient(score_matching) -> None:
              expected="the gradient of the closed form", got="a loss whose value is already off "
              f"({float(loss.detach()):.6g} instead of {float(reference):.6g})",
              hint="fix the value first (see the closed-form checks); the gradient follows.")
-    grads = torch.autograd.grad(loss, [model.mean, model.root], allow_unused=True)
-    for name, got, ref in zip(("μ", "R (Λ = RRᵀ + 0.3 I)"), grads, ref_grads, strict=True):
-        if got is None:
+    if grads is None or isinstance(grads, ProbeError):
+        fail("score_matching(E, x).requires_grad", expected="a loss connected to the energy's "
+             "parameters", got="autograd could not differentiate it", hint=hint)
+    for name, got_grad, ref in zip(("μ", "R (Λ = RRᵀ + 0.3 I)"), grads, ref_grads, strict=True):
+        if got_grad is None:
             fail(f"the gradient of the loss with respect to {name}", expected="a tensor",
                  got="None (the loss does not depend on it)", hint=hint)
-        expect_close(got, ref, atol=1e-8, rtol=1e-6,
+        expect_close(got_grad, ref, atol=1e-8, rtol=1e-6,
                      what=f"the gradient of the loss with respect to {name}", hint=hint)
 
 
 @sm_ex.check("a 0-d tensor of x's dtype for a batch of one; x left untouched", points=1)
-def _contract(score_matching) -> None:
+def _contract(score_matching: Student, ctx: CheckContext) -> None:
     for dtype in (torch.float64, torch.float32):
         x = torch.tensor([[0.3, -1.2]], dtype=dtype)
         snapshot = x.clone()
-        got = _scalar(score_matching(lambda y: 0.5 * (y * y).sum(-1) + (y[:, 0] * y[:, 1]), x),
+        got = _scalar(score_matching(Coupled(), x),
                       what=f"score_matching(E, x) for one example of dtype {dtype}",
                       hint=_SM_SCALAR)
         expect_tensor(got, what=f"score_matching(E, x) for x of dtype {dtype}", dtype=dtype)
@@ -222,8 +249,7 @@ class _LinearScore(nn.Module):
         return y @ self.a.T + self.c
 
 
-def _linear_score(seed: int, dim: int) -> _LinearScore:
-    g = _generator(seed)
+def _linear_score(g: torch.Generator, dim: int) -> _LinearScore:
     return _LinearScore(torch.randn(dim, dim, dtype=torch.float64, generator=g),
                         torch.randn(dim, dtype=torch.float64, generator=g))
 
@@ -233,7 +259,8 @@ def _dsm_reference(score: Callable[[torch.Tensor], torch.Tensor], x: torch.Tenso
     return 0.5 * (score(x + sigma * eps) + eps / sigma).square().sum(1).mean()
 
 
-def _dsm_hint(got: torch.Tensor, score, x, eps, sigma) -> str:
+def _dsm_hint(got: torch.Tensor, score: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+              eps: torch.Tensor, sigma: float) -> str:
     """Recognise the usual slips: σ instead of σ², a flipped target, no ½."""
     g = float(got.detach())
     x_t = x + sigma * eps
@@ -257,10 +284,10 @@ def _dsm_hint(got: torch.Tensor, score, x, eps, sigma) -> str:
 
 
 @dsm_ex.check("matches the formula for linear scores", points=2)
-def _dsm_linear(denoising_score_matching) -> None:
+def _dsm_linear(denoising_score_matching: Student, ctx: CheckContext) -> None:
     for seed, sigma in ((10, 0.5), (11, 2.0)):
-        score = _linear_score(seed, 3)
-        g = _generator(seed + 100)
+        score = _linear_score(ctx.generator(seed), 3)
+        g = ctx.generator(seed + 100)
         x = torch.randn(25, 3, dtype=torch.float64, generator=g)
         eps = torch.randn(25, 3, dtype=torch.float64, generator=g)
         with torch.no_grad():
@@ -273,26 +300,26 @@ def _dsm_linear(denoising_score_matching) -> None:
 
 
 @dsm_ex.check("a zero score gives ½ mean ‖ε‖²/σ² (the target is -ε/σ)", points=1)
-def _dsm_zero(denoising_score_matching) -> None:
-    g = _generator(12)
+def _dsm_zero(denoising_score_matching: Student, ctx: CheckContext) -> None:
+    g = ctx.generator(12)
     x = torch.randn(30, 2, dtype=torch.float64, generator=g)
     eps = torch.randn(30, 2, dtype=torch.float64, generator=g)
     sigma = 0.3
     what = "denoising_score_matching(score ≡ 0, x, eps, sigma=0.3)"
-    got = _scalar(denoising_score_matching(torch.zeros_like, x, eps, sigma), what=what,
+    got = _scalar(denoising_score_matching(Zero(), x, eps, sigma), what=what,
                   hint=_DSM_SCALAR)
     expect_close(got, 0.5 * eps.square().sum(1).mean() / sigma**2, atol=1e-10, rtol=1e-8,
-                 what=what, hint=_dsm_hint(got, torch.zeros_like, x, eps, sigma))
+                 what=what, hint=_dsm_hint(got, Zero(), x, eps, sigma))
 
 
 @dsm_ex.check("matches ebmlab.denoising_score_matching_loss fed the same noise", points=2)
-def _dsm_library(denoising_score_matching) -> None:
-    torch.manual_seed(13)
+def _dsm_library(denoising_score_matching: Student, ctx: CheckContext) -> None:
+    torch.manual_seed(ctx.generator(113).initial_seed())
     net = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 2)).double()
-    x = torch.randn(40, 2, dtype=torch.float64, generator=_generator(13))
+    x = torch.randn(40, 2, dtype=torch.float64, generator=ctx.generator(13))
     sigma = 0.4
-    eps = randn_like(x, _generator(14))  # the noise the library function draws
-    reference = denoising_score_matching_loss(net, x, sigma, generator=_generator(14),
+    eps = randn_like(x, ctx.generator(14))  # the noise the library function draws
+    reference = denoising_score_matching_loss(net, x, sigma, generator=ctx.generator(14),
                                               model_type="score").detach()
     what = "denoising_score_matching(net, x, eps, sigma=0.4) for a small score network"
     got = _scalar(denoising_score_matching(net, x, eps, sigma), what=what, hint=_DSM_SCALAR)
@@ -301,15 +328,15 @@ def _dsm_library(denoising_score_matching) -> None:
 
 
 @dsm_ex.check("is differentiable in the score's parameters", points=1)
-def _dsm_gradient(denoising_score_matching) -> None:
-    score = _linear_score(15, 2)
-    g = _generator(15)
+def _dsm_gradient(denoising_score_matching: Student, ctx: CheckContext) -> None:
+    score = _linear_score(ctx.generator(15), 2)
+    g = ctx.generator(15)
     x = torch.randn(20, 2, dtype=torch.float64, generator=g)
     eps = torch.randn(20, 2, dtype=torch.float64, generator=g)
     sigma = 0.7
     ref = torch.autograd.grad(_dsm_reference(score, x, eps, sigma), [score.a, score.c])
-    loss = _scalar(denoising_score_matching(score, x, eps, sigma),
-                   what="denoising_score_matching(score, x, eps, sigma)", hint=_DSM_SCALAR)
+    got, grads = denoising_score_matching.with_probe(parameter_gradients)(score, x, eps, sigma)
+    loss = _scalar(got, what="denoising_score_matching(score, x, eps, sigma)", hint=_DSM_SCALAR)
     hint = "do not detach the score's output: the loss must carry its graph to the parameters."
     if not loss.requires_grad:
         fail("denoising_score_matching(...).requires_grad", expected="True",
@@ -321,29 +348,29 @@ def _dsm_gradient(denoising_score_matching) -> None:
              expected="the gradient of the formula", got="a loss whose value is already off "
              f"({float(loss.detach()):.6g} instead of {float(value):.6g})",
              hint=_dsm_hint(loss, score, x, eps, sigma))
-    grads = torch.autograd.grad(loss, [score.a, score.c], allow_unused=True)
-    for name, got, r in zip(("A", "c"), grads, ref, strict=True):
-        if got is None:
+    if grads is None or isinstance(grads, ProbeError):
+        fail("denoising_score_matching(...).requires_grad", expected="a loss connected to the "
+             "score's parameters", got="autograd could not differentiate it", hint=hint)
+    for name, got_grad, r in zip(("A", "c"), grads, ref, strict=True):
+        if got_grad is None:
             fail(f"the gradient with respect to {name}", expected="a tensor", got="None",
                  hint=hint)
-        expect_close(got, r, atol=1e-9, rtol=1e-7,
+        expect_close(got_grad, r, atol=1e-9, rtol=1e-7,
                      what=f"the gradient of the loss with respect to the score's {name}",
                      hint=_DSM_HOW)
 
 
 @dsm_ex.check("the exact smoothed score attains Vincent's constant (statistical test)",
               points=1)
-def _dsm_vincent(denoising_score_matching) -> None:
+def _dsm_vincent(denoising_score_matching: Student, ctx: CheckContext) -> None:
     # Data N(0, I) in d = 2: q_σ = N(0, (1 + σ²) I), score -y/(1 + σ²);
     # E[loss] = d / (2σ²(1 + σ²)). Tolerance: 5 standard errors of the per-example terms.
     d, sigma, n = 2, 0.5, 20000
-    g = _generator(16)
+    g = ctx.generator(16)
     x = torch.randn(n, d, dtype=torch.float64, generator=g)
     eps = torch.randn(n, d, dtype=torch.float64, generator=g)
 
-    def exact(y: torch.Tensor) -> torch.Tensor:
-        return -y / (1 + sigma**2)
-
+    exact = Shrink(sigma)
     per = 0.5 * (exact(x + sigma * eps) + eps / sigma).square().sum(1)
     tol = 5 * float(per.std()) / math.sqrt(n)
     expected = d / (2 * sigma**2 * (1 + sigma**2))

@@ -21,6 +21,7 @@ large-:math:`\sigma` limit, numerical stability far from every component, and th
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -28,15 +29,14 @@ from ...energies import GaussianMixture
 from ...samplers import annealed_langevin
 from ...utils import make_generator, randn_like
 from .._registry import register
+from .._student import CheckContext, Student
 from ..expect import expect_close, expect_finite, expect_tensor, fail
 
 steps_ex = register("6.1", "Annealed Langevin's step schedule", function="annealed_step_sizes")
 smooth_ex = register("6.2", "The score of a smoothed Gaussian mixture",
-                     function="smoothed_mixture_score")
-
-
-def _generator(seed: int) -> torch.Generator:
-    return make_generator(seed)
+                     function="smoothed_mixture_score",
+                     forbidden=("ebmlab.GaussianMixture.smoothed", "ebmlab.GaussianMixture.score",
+                                "ebmlab.score_of", "ebmlab.Energy.score"))
 
 
 # ----------------------------------------------------------------------------- 6.1
@@ -56,25 +56,30 @@ def _steps_hint(got: torch.Tensor, sigmas: torch.Tensor, eps: float) -> str:
         "the ratio is σ_i²/σ_L², not σ_L²/σ_i²: large noise levels take large steps.":
             eps * s[-1] ** 2 / s**2,
     }
+    rtol = 1e-9 if got.dtype == torch.float64 else 1e-5
     if g.shape == s.shape:
         for hint, value in variants.items():
-            if torch.allclose(g, value, rtol=1e-9, atol=1e-12):
+            if torch.allclose(g, value, rtol=rtol, atol=1e-12):
                 return hint
     return _STEPS_HOW
 
 
-def _steps(annealed_step_sizes, sigmas: torch.Tensor, eps: float, what: str) -> torch.Tensor:
+def _steps(annealed_step_sizes: Callable[..., object], sigmas: torch.Tensor, eps: float,
+           what: str) -> torch.Tensor:
     got = expect_tensor(annealed_step_sizes(sigmas, eps), what=what, shape=sigmas.shape,
                         hint=_STEPS_SHAPE)
     return got
 
 
 @steps_ex.check("matches α_i = ε σ_i²/σ_L² on geometric and irregular ladders", points=2)
-def _formula(annealed_step_sizes) -> None:
-    ladders = [torch.logspace(0.0, -2.0, 10, dtype=torch.float64),
-               torch.tensor([3.0, 2.5, 0.9, 0.4, 0.05], dtype=torch.float64)]
-    for sigmas, eps in zip(ladders, (2e-5, 0.1), strict=True):
-        what = f"annealed_step_sizes(sigmas, {eps:g}) for sigmas = {sigmas.numpy().round(4)}"
+def _formula(annealed_step_sizes: Student, ctx: CheckContext) -> None:
+    g = ctx.generator(0)
+    irregular = torch.sort(0.05 + 3.0 * torch.rand(5, dtype=torch.float64, generator=g),
+                           descending=True).values
+    ladders = [torch.logspace(0.0, -2.0, 10, dtype=torch.float64), irregular]
+    steps = (2e-5 * (1 + float(torch.rand((), generator=g))), 0.1)
+    for sigmas, eps in zip(ladders, steps, strict=True):
+        what = f"annealed_step_sizes(sigmas, {eps:.4g}) for sigmas = {sigmas.numpy().round(4)}"
         got = _steps(annealed_step_sizes, sigmas.clone(), eps, what)
         expect_close(got, eps * sigmas**2 / sigmas[-1] ** 2, atol=0, rtol=1e-10, what=what,
                      hint=_steps_hint(got, sigmas, eps))
@@ -82,7 +87,7 @@ def _formula(annealed_step_sizes) -> None:
 
 @steps_ex.check("decreases with the noise level and ends at ε; ratios are (σ_i/σ_j)²",
                 points=1)
-def _shape_of_schedule(annealed_step_sizes) -> None:
+def _shape_of_schedule(annealed_step_sizes: Student, ctx: CheckContext) -> None:
     sigmas = torch.tensor([20.0, 7.0, 3.0, 1.0, 0.5], dtype=torch.float64)
     eps = 0.05
     what = "annealed_step_sizes(sigmas, 0.05) for sigmas = [20, 7, 3, 1, 0.5]"
@@ -99,7 +104,7 @@ def _shape_of_schedule(annealed_step_sizes) -> None:
 
 
 @steps_ex.check("the steps ebmlab.annealed_langevin takes", points=2)
-def _library(annealed_step_sizes) -> None:
+def _library(annealed_step_sizes: Student, ctx: CheckContext) -> None:
     # With a zero score and one step per level, level i moves x by sqrt(α_i) z_i, where
     # z_i is the i-th draw of the generator: regenerate the z's and read the α's off.
     sigmas = torch.tensor([5.0, 2.0, 0.8, 0.3], dtype=torch.float64)
@@ -107,9 +112,10 @@ def _library(annealed_step_sizes) -> None:
     x0 = torch.zeros(n, 2, dtype=torch.float64)
     traj = annealed_langevin(lambda x, s: torch.zeros_like(x), x0, sigmas, step_size=eps,
                              n_steps_per_level=1, record_every=1,
-                             generator=_generator(21)).trajectory
+                             generator=make_generator(21)).trajectory
+    assert traj is not None
     increments = traj[1:] - traj[:-1]  # (L, n, 2)
-    gen = _generator(21)
+    gen = make_generator(21)
     z = torch.stack([randn_like(x0, gen) for _ in range(len(sigmas))])
     alpha = ((increments * z).sum((1, 2)) / z.square().sum((1, 2))) ** 2
     what = "annealed_step_sizes(sigmas, 0.02) vs the steps of ebmlab.annealed_langevin"
@@ -119,7 +125,7 @@ def _library(annealed_step_sizes) -> None:
 
 
 @steps_ex.check("follows the dtype and device of sigmas; leaves sigmas untouched", points=1)
-def _contract(annealed_step_sizes) -> None:
+def _contract(annealed_step_sizes: Student, ctx: CheckContext) -> None:
     for dtype in (torch.float32, torch.float64):
         sigmas = torch.tensor([1.0, 0.5, 0.1], dtype=dtype)
         snapshot = sigmas.clone()
@@ -131,6 +137,8 @@ def _contract(annealed_step_sizes) -> None:
         if not torch.equal(sigmas, snapshot):
             fail("sigmas after the call", expected="unchanged", got="modified in place",
                  hint="do not write into sigmas (no sigmas **= 2 or .pow_()).")
+        expect_close(got, 0.1 * snapshot**2 / snapshot[-1] ** 2, atol=0, rtol=1e-6, what=what,
+                     hint=_steps_hint(got, snapshot.double(), 0.1))
 
 
 # ----------------------------------------------------------------------------- 6.2
@@ -141,7 +149,8 @@ _SMOOTH_HOW = ("convolving N(μ_k, s_k² I) with N(0, σ² I) gives N(μ_k, (s_k
                "of log π_k + log N(x; μ_k, (s_k² + σ²) I).")
 
 
-def _problem(dtype: torch.dtype = torch.float64):
+def _problem(dtype: torch.dtype = torch.float64
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     means = torch.tensor([[-2.0, 0.0], [2.0, 1.0], [0.0, -2.5]], dtype=dtype)
     stds = torch.tensor([0.5, 1.0, 0.7], dtype=dtype)
     weights = torch.tensor([0.5, 0.3, 0.2], dtype=dtype)
@@ -158,13 +167,15 @@ def _log_density(x: torch.Tensor, means: torch.Tensor, stds: torch.Tensor,
     return torch.logsumexp(log_comp, dim=1)
 
 
-def _autograd_score(x: torch.Tensor, *problem, sigma: float) -> torch.Tensor:
+def _autograd_score(x: torch.Tensor, means: torch.Tensor, stds: torch.Tensor,
+                    weights: torch.Tensor, *, sigma: float) -> torch.Tensor:
     x_ = x.detach().clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(_log_density(x_, *problem, sigma).sum(), x_)
+    (grad,) = torch.autograd.grad(_log_density(x_, means, stds, weights, sigma).sum(), x_)
     return grad
 
 
-def _smooth_hint(got: torch.Tensor, x: torch.Tensor, means, stds, weights,
+def _smooth_hint(got: torch.Tensor, x: torch.Tensor, means: torch.Tensor, stds: torch.Tensor,
+                 weights: torch.Tensor,
                  sigma: float) -> str:
     if got.shape != x.shape or sigma == 0:
         return _SMOOTH_HOW
@@ -188,16 +199,18 @@ def _smooth_hint(got: torch.Tensor, x: torch.Tensor, means, stds, weights,
     return _SMOOTH_HOW
 
 
-def _call(smoothed_mixture_score, x, means, stds, weights, sigma, *, what: str) -> torch.Tensor:
+def _call(smoothed_mixture_score: Callable[..., object], x: torch.Tensor, means: torch.Tensor,
+          stds: torch.Tensor, weights: torch.Tensor, sigma: float, *,
+          what: str) -> torch.Tensor:
     return expect_tensor(smoothed_mixture_score(x, means, stds, weights, sigma), what=what,
                          shape=x.shape,
                          hint="the score has one component per coordinate: shape (B, d).")
 
 
 @smooth_ex.check("matches autograd of the smoothed log-density", points=2)
-def _vs_autograd(smoothed_mixture_score) -> None:
+def _vs_autograd(smoothed_mixture_score: Student, ctx: CheckContext) -> None:
     means, stds, weights = _problem()
-    x = 2.0 * torch.randn(12, 2, dtype=torch.float64, generator=_generator(30))
+    x = 2.0 * torch.randn(12, 2, dtype=torch.float64, generator=ctx.generator(30))
     for sigma in (0.3, 1.7):
         what = f"smoothed_mixture_score(x, means, stds, weights, sigma={sigma})"
         got = _call(smoothed_mixture_score, x, means, stds, weights, sigma, what=what)
@@ -207,8 +220,8 @@ def _vs_autograd(smoothed_mixture_score) -> None:
 
 
 @smooth_ex.check("matches GaussianMixture.smoothed(σ).score of ebmlab", points=2)
-def _vs_library(smoothed_mixture_score) -> None:
-    g = _generator(31)
+def _vs_library(smoothed_mixture_score: Student, ctx: CheckContext) -> None:
+    g = ctx.generator(31)
     means = 3.0 * torch.randn(5, 3, dtype=torch.float64, generator=g)
     stds = 0.3 + torch.rand(5, dtype=torch.float64, generator=g)
     weights = torch.rand(5, dtype=torch.float64, generator=g) + 0.1
@@ -223,9 +236,9 @@ def _vs_library(smoothed_mixture_score) -> None:
 
 
 @smooth_ex.check("sigma = 0 gives the score of the mixture itself", points=1)
-def _sigma_zero(smoothed_mixture_score) -> None:
+def _sigma_zero(smoothed_mixture_score: Student, ctx: CheckContext) -> None:
     means, stds, weights = _problem()
-    x = torch.randn(7, 2, dtype=torch.float64, generator=_generator(32))
+    x = torch.randn(7, 2, dtype=torch.float64, generator=ctx.generator(32))
     what = "smoothed_mixture_score(x, means, stds, weights, sigma=0.0)"
     got = _call(smoothed_mixture_score, x, means, stds, weights, 0.0, what=what)
     expect_close(got, GaussianMixture(means, stds, weights).score(x), atol=1e-10, rtol=1e-8,
@@ -233,9 +246,9 @@ def _sigma_zero(smoothed_mixture_score) -> None:
 
 
 @smooth_ex.check("large sigma: the score tends to -(x - mean of the mixture)/sigma²", points=1)
-def _large_sigma(smoothed_mixture_score) -> None:
+def _large_sigma(smoothed_mixture_score: Student, ctx: CheckContext) -> None:
     means, stds, weights = _problem()
-    x = torch.randn(6, 2, dtype=torch.float64, generator=_generator(33))
+    x = torch.randn(6, 2, dtype=torch.float64, generator=ctx.generator(33))
     sigma = 1e3
     centre = (weights[:, None] * means).sum(0)
     what = "sigma² × smoothed_mixture_score(x, ..., sigma=1000)"
@@ -246,7 +259,7 @@ def _large_sigma(smoothed_mixture_score) -> None:
 
 
 @smooth_ex.check("finite and correct far from every component (no 0/0)", points=1)
-def _stable(smoothed_mixture_score) -> None:
+def _stable(smoothed_mixture_score: Student, ctx: CheckContext) -> None:
     means, stds, weights = _problem()
     x = torch.tensor([[60.0, -45.0], [-80.0, 3.0], [0.5, 90.0]], dtype=torch.float64)
     sigma = 0.2
@@ -261,7 +274,7 @@ def _stable(smoothed_mixture_score) -> None:
 
 
 @smooth_ex.check("shape and dtype of x (float32, batch of one); inputs untouched", points=1)
-def _contract(smoothed_mixture_score) -> None:
+def _smooth_contract(smoothed_mixture_score: Student, ctx: CheckContext) -> None:
     means, stds, weights = _problem(torch.float32)
     x = torch.tensor([[0.4, -0.3]], dtype=torch.float32)
     inputs = [t.clone() for t in (x, means, stds, weights)]

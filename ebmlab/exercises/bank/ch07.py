@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -28,6 +29,7 @@ from ...energies import RBM, GaussianMixture
 from ...samplers import langevin
 from ...utils import randn_like
 from .._registry import register
+from .._student import CheckContext, ProbeError, Student
 from ..expect import (
     call_student,
     expect_close,
@@ -38,20 +40,16 @@ from ..expect import (
     expect_tensor,
     expect_unchanged,
     fail,
-    probe_device,
 )
+from ._common import Plain, Quadratic, argument_gradients
 
 FreeEnergy = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 Negatives = Callable[..., torch.Tensor]
 
-free_energy_ex = register("7.1", "The free energy of an RBM", function="rbm_free_energy")
+free_energy_ex = register("7.1", "The free energy of an RBM", function="rbm_free_energy",
+                          forbidden=("ebmlab.RBM.free_energy", "ebmlab.RBM.forward"))
 negatives_ex = register("7.2", "The negative phase of deep-EBM training",
-                        function="replay_negatives")
-
-
-def _generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
+                        function="replay_negatives", forbidden=("ebmlab.langevin",))
 
 
 
@@ -63,18 +61,18 @@ _F_SHAPE = ("F(v) is one number per row of v: shape (B,) for v of shape (B, n_v)
             "batch axis even when B = 1 (no .squeeze()).")
 
 
-def _rbm_params(n_v: int, n_h: int, seed: int, scale: float = 1.0,
+def _rbm_params(n_v: int, n_h: int, g: torch.Generator, scale: float = 1.0,
                 dtype: torch.dtype = torch.float64
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    g = _generator(seed)
     w = scale * torch.randn(n_v, n_h, generator=g, dtype=torch.float64)
     a = 0.5 * scale * torch.randn(n_v, generator=g, dtype=torch.float64)
     b = 0.5 * scale * torch.randn(n_h, generator=g, dtype=torch.float64)
     return w.to(dtype), a.to(dtype), b.to(dtype)
 
 
-def _binary(n: int, d: int, seed: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    return (torch.rand(n, d, generator=_generator(seed), dtype=torch.float64) < 0.5).to(dtype)
+def _binary(n: int, d: int, g: torch.Generator,
+            dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    return (torch.rand(n, d, generator=g, dtype=torch.float64) < 0.5).to(dtype)
 
 
 def _brute_force_free_energy(v: torch.Tensor, w: torch.Tensor, a: torch.Tensor,
@@ -100,10 +98,10 @@ def _expect_free_energy(got: object, reference: torch.Tensor, v: torch.Tensor, *
 
 
 @free_energy_ex.check("matches the brute-force sum over every hidden configuration", points=2)
-def _brute_force(rbm_free_energy: FreeEnergy) -> None:
+def _brute_force(rbm_free_energy: Student, ctx: CheckContext) -> None:
     for n_v, n_h, seed in ((5, 3, 0), (4, 7, 1)):
-        w, a, b = _rbm_params(n_v, n_h, seed)
-        v = _binary(9, n_v, 10 + seed)
+        w, a, b = _rbm_params(n_v, n_h, ctx.generator(seed))
+        v = _binary(9, n_v, ctx.generator(10 + seed))
         got = rbm_free_energy(v, w, a, b)
         _expect_free_energy(got, _brute_force_free_energy(v, w, a, b), v,
                             what=f"rbm_free_energy(v, W, a, b) for an RBM with {n_v} visible "
@@ -111,14 +109,14 @@ def _brute_force(rbm_free_energy: FreeEnergy) -> None:
 
 
 @free_energy_ex.check("matches ebmlab.RBM's free energy (the module's forward)", points=1)
-def _matches_rbm(rbm_free_energy: FreeEnergy) -> None:
-    rbm = RBM(6, 4, generator=_generator(3)).double()
-    w, a, b = _rbm_params(6, 4, 4)
+def _matches_rbm(rbm_free_energy: Student, ctx: CheckContext) -> None:
+    rbm = RBM(6, 4, generator=ctx.generator(3)).double()
+    w, a, b = _rbm_params(6, 4, ctx.generator(4))
     with torch.no_grad():
         rbm.weight.copy_(w)
         rbm.visible_bias.copy_(a)
         rbm.hidden_bias.copy_(b)
-        v = rbm.random_state(11, generator=_generator(5))
+        v = rbm.random_state(11, generator=ctx.generator(5))
         reference = rbm(v)
     got = rbm_free_energy(v, w, a, b)
     _expect_free_energy(got, reference, v, what="rbm_free_energy(v, W, a, b) vs ebmlab.RBM(v)")
@@ -126,9 +124,9 @@ def _matches_rbm(rbm_free_energy: FreeEnergy) -> None:
 
 @free_energy_ex.check("stays finite and exact for weights so large that exp overflows "
                       "(float32)", points=2)
-def _large_weights(rbm_free_energy: FreeEnergy) -> None:
-    w, a, b = _rbm_params(8, 5, 6, scale=60.0)
-    v = _binary(10, 8, 7)
+def _large_weights(rbm_free_energy: Student, ctx: CheckContext) -> None:
+    w, a, b = _rbm_params(8, 5, ctx.generator(6), scale=60.0)
+    v = _binary(10, 8, ctx.generator(7))
     w32, a32, b32, v32 = (t.to(torch.float32) for t in (w, a, b, v))
     reference = _brute_force_free_energy(v32, w32, a32, b32)
     assert bool((v32 @ w32 + b32).abs().max() > 120.0)   # exp(120) overflows float32
@@ -144,20 +142,19 @@ def _large_weights(rbm_free_energy: FreeEnergy) -> None:
 
 
 @free_energy_ex.check("is differentiable: its gradient in W is -Σ_b v_b σ(b + v_b W)ᵀ", points=1)
-def _gradient(rbm_free_energy: FreeEnergy) -> None:
-    w, a, b = _rbm_params(5, 4, 8)
-    v = _binary(7, 5, 9)
+def _gradient(rbm_free_energy: Student, ctx: CheckContext) -> None:
+    w, a, b = _rbm_params(5, 4, ctx.generator(8))
+    v = _binary(7, 5, ctx.generator(9))
     wr, ar, br = (t.clone().requires_grad_(True) for t in (w, a, b))
     what = "the gradient of Σ_b F(v_b) with respect to W"
     hint = ("CD and PCD differentiate the free energy with respect to the parameters: build "
             "F(v) from torch operations on W, a, b (no .detach(), .numpy(), .item(), no "
             "torch.no_grad()).")
-    got = rbm_free_energy(v, wr, ar, br)
+    got, grads = rbm_free_energy.with_probe(argument_gradients)(v, wr, ar, br)
     got = expect_tensor(got, what="rbm_free_energy(v, W, a, b)", shape=(7,), hint=_F_SHAPE)
-    if not got.requires_grad:
+    if not got.requires_grad or grads is None or isinstance(grads, ProbeError):
         fail(what, expected="a result that depends on W (requires_grad True)",
              got="a result without a graph", hint=hint)
-    grads = torch.autograd.grad(got.sum(), (wr, ar, br), allow_unused=True)
     if any(gr is None for gr in grads):
         fail(what, expected="gradients for W, a and b", got="no gradient for one of them",
              hint=hint)
@@ -172,11 +169,11 @@ def _gradient(rbm_free_energy: FreeEnergy) -> None:
 
 @free_energy_ex.check("returns shape (B,) with v's dtype (float32 and float64, batch of one), "
                       "leaving the inputs untouched", points=1)
-def _shapes(rbm_free_energy: FreeEnergy) -> None:
+def _shapes(rbm_free_energy: Student, ctx: CheckContext) -> None:
     for dtype in (torch.float32, torch.float64):
         for batch in (1, 6):
-            w, a, b = _rbm_params(7, 3, 11, dtype=dtype)
-            v = _binary(batch, 7, 12 + batch, dtype=dtype)
+            w, a, b = _rbm_params(7, 3, ctx.generator(11), dtype=dtype)
+            v = _binary(batch, 7, ctx.generator(12 + batch), dtype=dtype)
             copies = [t.clone() for t in (v, w, a, b)]
             what = f"rbm_free_energy(v, W, a, b) for v of shape ({batch}, 7), dtype {dtype}"
             got = expect_tensor(rbm_free_energy(v, w, a, b), what=what, shape=(batch,),
@@ -201,16 +198,20 @@ def _warm_up_meta() -> None:
 
 
 @free_energy_ex.check("follows the input's device", points=1)
-def _follows_device(rbm_free_energy: FreeEnergy) -> None:
-    device = probe_device()
-    w, a, b = (t.to(device) for t in _rbm_params(4, 3, 13))
-    v = _binary(5, 4, 14).to(device)
+def _follows_device(rbm_free_energy: Student, ctx: CheckContext) -> None:
+    device = ctx.device
+    w, a, b = (t.to(device) for t in _rbm_params(4, 3, ctx.generator(13)))
+    v = _binary(5, 4, ctx.generator(14)).to(device)
     meta = device.type == "meta"
     hint = ("build every new tensor on v's device (device=v.device, torch.zeros_like(v)); "
             "never call .cpu(), .item() or .numpy()."
             + (" This check runs your function on 'meta' tensors (shape and dtype, no data) "
                "to find tensors created on the wrong device." if meta else ""))
     what = f"rbm_free_energy(v, W, a, b) for inputs on device {device}"
+    if meta:  # the meta device has no values: check them on the CPU first
+        cpu = (_binary(5, 4, ctx.generator(14)), *_rbm_params(4, 3, ctx.generator(13)))
+        _expect_free_energy(rbm_free_energy(*cpu), _brute_force_free_energy(*cpu), cpu[0],
+                            what="rbm_free_energy(v, W, a, b) on the CPU")
     got = call_student(rbm_free_energy, v, w, a, b, what=what, expected=f"a tensor on {device}",
                        hint=hint, errors=(RuntimeError, TypeError, ValueError))
     got = expect_tensor(got, what=what, shape=(5,), hint=_F_SHAPE)
@@ -233,20 +234,12 @@ def _mixture() -> GaussianMixture:
                            torch.tensor([0.6, 0.4], dtype=torch.float64))
 
 
-def _as_callable(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A plain function: no closed-form ``.score`` to borrow, the student must differentiate."""
-    def energy(x: torch.Tensor) -> torch.Tensor:
-        return module(x)
-    return energy
-
-
 class _MLP(nn.Module):
     """A small energy network ``(B, d) -> (B,)`` with seeded float64 weights."""
 
-    def __init__(self, dim: int, seed: int) -> None:
+    def __init__(self, dim: int, g: torch.Generator) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(dim, 16), nn.Tanh(), nn.Linear(16, 1)).double()
-        g = _generator(seed)
         with torch.no_grad():
             for p in self.net.parameters():
                 p.copy_(0.8 * torch.randn(p.shape, dtype=p.dtype, generator=g))
@@ -255,11 +248,10 @@ class _MLP(nn.Module):
         return self.net(x.flatten(1)).squeeze(-1)
 
 
-def _inputs(n_buffer: int, batch: int, k: int, event: tuple[int, ...], seed: int, *,
+def _inputs(n_buffer: int, batch: int, k: int, event: tuple[int, ...], g: torch.Generator, *,
             dtype: torch.dtype = torch.float64, u_low: float = 0.0
             ) -> dict[str, torch.Tensor]:
     """Buffer, indices, uniforms, fresh states and Langevin noise, all seeded."""
-    g = _generator(seed)
     buffer = 2.0 * torch.randn(n_buffer, *event, generator=g, dtype=torch.float64)
     idx = torch.randint(n_buffer, (batch,), generator=g)
     u = u_low + (1.0 - u_low) * torch.rand(batch, generator=g, dtype=torch.float64)
@@ -291,13 +283,26 @@ def _start(inp: dict[str, torch.Tensor], reinit_prob: float) -> torch.Tensor:
 
 
 def _reference_langevin(energy: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor,
-                        k: int, seed: int, **options: float | None
+                        k: int, seed: int, **options: Any
                         ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run :func:`ebmlab.langevin` and return its samples and the noise it drew (K, B, ...)."""
-    g = _generator(seed)
+    g = torch.Generator().manual_seed(seed)
     noise = torch.stack([randn_like(x0, g) for _ in range(k)]) if k else x0.new_empty(0, *x0.shape)
-    out = langevin(energy, x0.clone(), n_steps=k, generator=_generator(seed), **options)
+    out = langevin(energy, x0.clone(), n_steps=k, generator=torch.Generator().manual_seed(seed),
+                   **options)
     return out.samples, noise
+
+
+def _explicit_steps(energy: Callable[[torch.Tensor], torch.Tensor],
+                    inp: dict[str, torch.Tensor], reinit_prob: float, step_size: float,
+                    noise_scale: float, grad_clip: float) -> torch.Tensor:
+    """The negatives by explicit steps: the reference of the contract checks."""
+    x = _start(inp, reinit_prob)
+    for noise in inp["noise"]:
+        xr = x.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(energy(xr).sum(), xr)
+        x = x - step_size * grad.clamp(-grad_clip, grad_clip) + noise_scale * noise
+    return x.detach()
 
 
 def _negatives_what(what: str) -> str:
@@ -305,9 +310,9 @@ def _negatives_what(what: str) -> str:
 
 
 @negatives_ex.check("with K = 0 steps and no restart, returns the drawn buffer rows", points=1)
-def _draw_only(replay_negatives: Negatives) -> None:
-    inp = _inputs(20, 6, 0, (3,), 0, u_low=0.5)
-    got = _call_negatives(replay_negatives, _as_callable(_mixture()), inp, reinit_prob=0.1,
+def _draw_only(replay_negatives: Student, ctx: CheckContext) -> None:
+    inp = _inputs(20, 6, 0, (3,), ctx.generator(0), u_low=0.5)
+    got = _call_negatives(replay_negatives, Plain(_mixture()), inp, reinit_prob=0.1,
                           step_size=0.1, noise_scale=0.01, grad_clip=None)
     what = _negatives_what("with noise of shape (0, 6, 3) and every u >= reinit_prob")
     got = expect_tensor(got, what=what, shape=(6, 3), hint=_N_SHAPE)
@@ -320,12 +325,12 @@ def _draw_only(replay_negatives: Negatives) -> None:
 
 
 @negatives_ex.check("restarts from `fresh` exactly the chains with u < reinit_prob", points=1)
-def _restarts(replay_negatives: Negatives) -> None:
-    inp = _inputs(30, 12, 0, (2,), 1)
+def _restarts(replay_negatives: Student, ctx: CheckContext) -> None:
+    inp = _inputs(30, 12, 0, (2,), ctx.generator(1))
     inp["u"] = torch.tensor([0.01, 0.9, 0.2, 0.29, 0.31, 0.6, 0.05, 0.99, 0.3, 0.15, 0.7, 0.5],
                             dtype=torch.float64)
     p = 0.3
-    got = _call_negatives(replay_negatives, _as_callable(_mixture()), inp, reinit_prob=p,
+    got = _call_negatives(replay_negatives, Plain(_mixture()), inp, reinit_prob=p,
                           step_size=0.1, noise_scale=0.01, grad_clip=None)
     what = _negatives_what(f"with K = 0 and reinit_prob = {p}")
     got = expect_tensor(got, what=what, shape=(12, 2), hint=_N_SHAPE)
@@ -347,15 +352,15 @@ def _restarts(replay_negatives: Negatives) -> None:
 
 @negatives_ex.check("restarts a fraction reinit_prob of 4000 chains (binomial test, 5 SE)",
                     points=1)
-def _restart_fraction(replay_negatives: Negatives) -> None:
+def _restart_fraction(replay_negatives: Student, ctx: CheckContext) -> None:
     n, p = 4000, 0.05
-    g = _generator(2)
+    g = ctx.generator(2)
     inp = {"buffer": torch.randn(500, 2, generator=g, dtype=torch.float64),
            "idx": torch.randint(500, (n,), generator=g),
            "u": torch.rand(n, generator=g, dtype=torch.float64),
            "fresh": 10.0 + torch.rand(n, 2, generator=g, dtype=torch.float64),
            "noise": torch.zeros(0, n, 2, dtype=torch.float64)}
-    got = _call_negatives(replay_negatives, _as_callable(_mixture()), inp, reinit_prob=p,
+    got = _call_negatives(replay_negatives, Plain(_mixture()), inp, reinit_prob=p,
                           step_size=0.1, noise_scale=0.01, grad_clip=None)
     got = expect_tensor(got, what=_negatives_what(f"for {n} chains"), shape=(n, 2),
                         hint=_N_SHAPE)
@@ -369,19 +374,20 @@ def _restart_fraction(replay_negatives: Negatives) -> None:
 
 
 @negatives_ex.check("K Langevin steps match ebmlab.langevin fed the same noise", points=2)
-def _langevin_steps(replay_negatives: Negatives) -> None:
+def _langevin_steps(replay_negatives: Student, ctx: CheckContext) -> None:
     gm = _mixture()
     for k, eps, sigma in ((1, 0.05, 0.3), (15, 0.02, None)):
-        inp = _same_start(_inputs(40, 8, 0, (2,), 3 + k))
+        inp = _same_start(_inputs(40, 8, 0, (2,), ctx.generator(3 + k)))
         p = 0.25
         x0 = _start(inp, p)
         noise_scale = math.sqrt(2 * eps) if sigma is None else sigma
-        reference, noise = _reference_langevin(gm, x0, k, 100 + k, step_size=eps,
+        reference, noise = _reference_langevin(gm, x0, k, ctx.generator(100 + k).initial_seed(),
+                                               step_size=eps,
                                                noise_scale=noise_scale)
         inp["noise"] = noise
         what = _negatives_what(f"with K = {k}, step_size = {eps}, noise_scale = "
                                f"{noise_scale:.4g}, no clipping")
-        got = _call_negatives(replay_negatives, _as_callable(gm), inp, reinit_prob=p,
+        got = _call_negatives(replay_negatives, Plain(gm), inp, reinit_prob=p,
                               step_size=eps, noise_scale=noise_scale, grad_clip=None)
         got = expect_tensor(got, what=what, shape=(8, 2), hint=_N_SHAPE)
         hint = _N_HOW
@@ -394,16 +400,22 @@ def _langevin_steps(replay_negatives: Negatives) -> None:
         expect_close(got, reference, atol=1e-9, rtol=1e-9, what=what, hint=hint)
 
 
-@negatives_ex.check("clips every element of ∇_x E to [-grad_clip, grad_clip]", points=2)
-def _clipping(replay_negatives: Negatives) -> None:
-    def steep(x: torch.Tensor) -> torch.Tensor:
+class Steep:
+    r""":math:`E(x) = 40\|x\|^2 + 25 x_1`: gradients far above the clipping threshold."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return 40.0 * (x ** 2).sum(-1) + 25.0 * x[:, 0]
 
+
+@negatives_ex.check("clips every element of ∇_x E to [-grad_clip, grad_clip]", points=2)
+def _clipping(replay_negatives: Student, ctx: CheckContext) -> None:
+    steep = Steep()
     for k in (1, 6):
-        inp = _same_start(_inputs(25, 10, 0, (2,), 20 + k))
+        inp = _same_start(_inputs(25, 10, 0, (2,), ctx.generator(20 + k)))
         eps, sigma, clip = 0.05, 0.01, 0.5
         x0 = _start(inp, 0.1)
-        reference, noise = _reference_langevin(steep, x0, k, 200 + k, step_size=eps,
+        reference, noise = _reference_langevin(steep, x0, k, ctx.generator(200 + k).initial_seed(),
+                                               step_size=eps,
                                                noise_scale=sigma, grad_clip=clip)
         inp["noise"] = noise
         what = _negatives_what(f"with K = {k} and grad_clip = {clip} on a steep energy")
@@ -426,9 +438,9 @@ def _clipping(replay_negatives: Negatives) -> None:
 
 @negatives_ex.check("returns detached samples, leaves the inputs and the energy's "
                     "parameters untouched, works under torch.no_grad()", points=1)
-def _side_effects(replay_negatives: Negatives) -> None:
-    net = _MLP(3, 30)
-    inp = _inputs(15, 5, 4, (3,), 31)
+def _side_effects(replay_negatives: Student, ctx: CheckContext) -> None:
+    net = _MLP(3, ctx.generator(30))
+    inp = _inputs(15, 5, 4, (3,), ctx.generator(31))
     copies = {name: t.clone() for name, t in inp.items()}
     got = _call_negatives(replay_negatives, net, inp, reinit_prob=0.2, step_size=0.05,
                           noise_scale=0.05, grad_clip=1.0)
@@ -444,6 +456,8 @@ def _side_effects(replay_negatives: Negatives) -> None:
     expect_no_parameter_grads(
         net, hint="use torch.autograd.grad(energy(x).sum(), x), which returns ∇_x E only; "
                   ".backward() also fills the parameters' .grad and corrupts the training step.")
+    expect_close(got, _explicit_steps(net, inp, 0.2, 0.05, 0.05, 1.0), atol=1e-10, rtol=1e-10,
+                 what=what, hint=_N_HOW)
     reference = got.detach().clone()
     with torch.no_grad():
         again = call_student(_call_negatives, replay_negatives, net,
@@ -463,24 +477,20 @@ def _side_effects(replay_negatives: Negatives) -> None:
 
 @negatives_ex.check("works for image-shaped states and keeps their dtype "
                     "(float32 and float64, batch of one)", points=1)
-def _images(replay_negatives: Negatives) -> None:
+def _images(replay_negatives: Student, ctx: CheckContext) -> None:
     for dtype in (torch.float32, torch.float64):
         for batch in (1, 7):
-            net = _MLP(9, 40).to(dtype)
-            inp = _inputs(12, batch, 3, (1, 3, 3), 41 + batch, dtype=dtype)
+            net = _MLP(9, ctx.generator(40)).to(dtype)
+            inp = _inputs(12, batch, 3, (1, 3, 3), ctx.generator(41 + batch), dtype=dtype)
             what = _negatives_what(f"for states of shape (1, 3, 3), batch {batch}, {dtype}")
-            got = _call_negatives(replay_negatives, _as_callable(net), inp, reinit_prob=0.4,
+            got = _call_negatives(replay_negatives, Plain(net), inp, reinit_prob=0.4,
                                   step_size=0.05, noise_scale=0.02, grad_clip=0.3)
             got = expect_tensor(got, what=what, shape=(batch, 1, 3, 3), hint=_N_SHAPE)
             expect_tensor(got, what=what, dtype=dtype,
                           hint="keep the buffer's dtype: no .float()/.double().")
-            x = _start(inp, 0.4)
-            for t in range(3):    # three explicit steps, the reference of this check
-                xr = x.detach().requires_grad_(True)
-                (grad,) = torch.autograd.grad(net(xr).sum(), xr)
-                x = x - 0.05 * grad.clamp(-0.3, 0.3) + 0.02 * inp["noise"][t]
             tol = 1e-5 if dtype == torch.float32 else 1e-10
-            expect_close(got, x.detach(), atol=tol, rtol=tol, what=what,
+            expect_close(got, _explicit_steps(net, inp, 0.4, 0.05, 0.02, 0.3), atol=tol,
+                         rtol=tol, what=what,
                          hint=_N_HOW + " Index the batch axis only (buffer[idx], a mask of "
                               "shape (B, 1, 1, 1) for torch.where) so any event shape works.")
 
@@ -498,27 +508,28 @@ def _warm_up_meta_negatives() -> None:
 
 
 @negatives_ex.check("follows the input's device", points=1)
-def _negatives_device(replay_negatives: Negatives) -> None:
-    device = probe_device()
-    inp = {k: v.to(device) for k, v in _inputs(10, 4, 2, (2,), 50).items()}
+def _negatives_device(replay_negatives: Student, ctx: CheckContext) -> None:
+    device = ctx.device
+    inp = {k: v.to(device) for k, v in _inputs(10, 4, 2, (2,), ctx.generator(50)).items()}
     meta = device.type == "meta"
     hint = ("build every new tensor on the buffer's device (device=buffer.device, "
             "torch.zeros_like(x)); never call .cpu(), .item() or bool(tensor)."
             + (" This check runs your function on 'meta' tensors (shape and dtype, no data) "
                "to find tensors created on the wrong device." if meta else ""))
     what = _negatives_what(f"for inputs on device {device}")
-
-    def quadratic(x: torch.Tensor) -> torch.Tensor:
-        return 0.5 * (x ** 2).sum(-1)
-
-    got = call_student(_call_negatives, replay_negatives, quadratic, inp, reinit_prob=0.5,
+    if meta:  # the meta device has no values: check them on the CPU first
+        cpu = _inputs(10, 4, 2, (2,), ctx.generator(50))
+        expect_close(_call_negatives(replay_negatives, Quadratic(), cpu, reinit_prob=0.5,
+                                     step_size=0.1, noise_scale=0.1, grad_clip=1.0),
+                     _explicit_steps(Quadratic(), cpu, 0.5, 0.1, 0.1, 1.0), atol=1e-10,
+                     rtol=1e-10, what=_negatives_what("on the CPU"), hint=_N_HOW)
+    got = call_student(_call_negatives, replay_negatives, Quadratic(), inp, reinit_prob=0.5,
                        step_size=0.1, noise_scale=0.1, grad_clip=1.0, what=what,
                        expected=f"a tensor on {device}", hint=hint,
                        errors=(RuntimeError, TypeError, ValueError))
     got = expect_tensor(got, what=what, shape=(4, 2), hint=_N_SHAPE)
     expect_device(got, device, what=what, hint=hint)
     if not meta:
-        x = _start({k: v.cpu() for k, v in inp.items()}, 0.5)
-        for t in range(2):
-            x = x - 0.1 * x.clamp(-1.0, 1.0) + 0.1 * inp["noise"][t].cpu()
-        expect_close(got.cpu(), x, atol=1e-10, rtol=1e-10, what=what, hint=_N_HOW)
+        expect_close(got.cpu(), _explicit_steps(Quadratic(), {k: v.cpu() for k, v in inp.items()},
+                                                0.5, 0.1, 0.1, 1.0),
+                     atol=1e-10, rtol=1e-10, what=what, hint=_N_HOW)
