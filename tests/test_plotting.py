@@ -5,7 +5,10 @@ The Agg backend is selected here (not through MPLBACKEND) so the tests never ope
 
 from __future__ import annotations
 
+import base64
+import io
 import math
+import re
 import subprocess
 import sys
 import warnings
@@ -22,6 +25,7 @@ from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.quiver import Quiver
+from PIL import Image
 
 from ebmlab import plotting as P
 from ebmlab.energies import Energy, EnergyFunction, GaussianMixture
@@ -203,6 +207,25 @@ def test_score_field_equals_minus_gradient():
     assert np.allclose(norms[norms > 0], 1.0)
 
 
+def test_score_field_arrows_contrast_with_the_background():
+    # Over viridis, low energies are dark purple and high ones yellow: arrows in the
+    # lowest tenth of the colour range are white, those in the highest tenth black.
+    q = _quiver(P.plot_score_field(standard, BOUNDS, n_arrows=9, clip=20.0))
+    energies = 0.5 * (q.X.ravel() ** 2 + q.Y.ravel() ** 2)
+    colors = [to_hex(c) for c in q.get_facecolors()]
+    assert len(colors) == energies.size == 81
+    low, high = energies < 2.0, energies > 18.0
+    assert low.sum() >= 1 and high.sum() >= 8
+    colors = np.array(colors)
+    assert set(colors[low]) == {"#ffffff"}
+    assert set(colors[high]) == {P.PALETTE["reference"]}
+    # One colour when asked for, black arrows without a background.
+    q = _quiver(P.plot_score_field(standard, BOUNDS, n_arrows=5, color="red"))
+    assert {to_hex(c) for c in q.get_facecolors()} == {"#ff0000"}
+    q = _quiver(P.plot_score_field(standard, BOUNDS, n_arrows=5, background=None))
+    assert {to_hex(c) for c in q.get_facecolors()} == {P.PALETTE["reference"]}
+
+
 def test_score_field_of_mixture_uses_its_score():
     mixture = make_mixture()
     q = _quiver(P.plot_score_field(mixture, BOUNDS, n_arrows=4, background=None,
@@ -301,6 +324,23 @@ def test_animate_chains_frames_and_size():
     short = P.animate_chains(traj[:10], max_frames=80, background="energy")
     assert list(short.frame_indices) == list(range(10))
     assert short.to_jshtml().count("data:image/jpeg;base64") == 10
+
+
+@pytest.mark.parametrize("dpi", [100, 110, 150])
+def test_animate_chains_frames_keep_their_labels_inside(dpi):
+    # The landscape, colorbar and labels are drawn once into a bitmap under the moving
+    # chains; nothing of it may be cut at the frame's edges (the colorbar's label was,
+    # before the layout was settled). Checked at the resolutions the book uses.
+    bounds = ((-5.2, 5.2), (-4.2, 5.2))
+    anim = P.animate_chains(torch.zeros(3, 4, 2), energy=make_mixture(), bounds=bounds,
+                            dpi=dpi, figsize=(5.0, 4.0))
+    html = anim.to_jshtml()
+    first = re.search(r"data:image/jpeg;base64,([^\"]+)\"", html).group(1)
+    frame = np.asarray(Image.open(io.BytesIO(base64.b64decode(
+        first.replace("\\n", "").replace("\n", "")))).convert("L"))
+    assert frame.shape == (4 * dpi, 5 * dpi)
+    for edge in (frame[:, 0], frame[:, -1], frame[0], frame[-1]):
+        assert edge.min() > 220, "something is drawn up to the frame's edge"
 
 
 def test_learning_curves_palette():
@@ -414,3 +454,4 @@ def test_animation_saves_without_layout_warnings_under_the_book_style():
             html = anim.to_jshtml()
     assert html.count("data:image/jpeg;base64") == 5
     assert "http://" not in html and "https://" not in html  # works offline: no CDN links
+    assert "@media (max-width: 520px)" in html  # the player's buttons fit a phone

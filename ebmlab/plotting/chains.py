@@ -126,6 +126,9 @@ def animate_chains(trajectory: object, *, energy: EnergyLike | None = None,
     _label_axes(ax, 2, b)
     ax.set_title(f"step {frames[-1] * int(record_every)}", alpha=0.0)  # reserve its space
     canvas = FigureCanvasAgg(fig)
+    # Constrained layout settles on the second draw: after one, long labels (the
+    # colorbar's) can still stick out of the figure and would be cut from the still.
+    canvas.draw()
     canvas.draw()
     still = np.asarray(canvas.buffer_rgba()).copy()
     box = ax.get_position().bounds
@@ -154,6 +157,15 @@ def animate_chains(trajectory: object, *, energy: EnergyLike | None = None,
 
 
 _REMOTE_STYLESHEET = re.compile(r"<link[^>]*href=[\"']https?://[^>]*>\s*", re.IGNORECASE)
+# Matplotlib's player has nine 36-pixel buttons and a 374-pixel slider, wider than a
+# phone's column: on narrow screens the buttons shrink and the slider follows the frame.
+_NARROW_SCREEN_STYLE = """<style>
+@media (max-width: 520px) {
+  .animation input[type=range].anim-slider { width: 100%; }
+  .animation .anim-buttons button { width: 30px; }
+}
+</style>
+"""
 
 
 class _FixedDpiAnimation(FuncAnimation):
@@ -165,10 +177,11 @@ class _FixedDpiAnimation(FuncAnimation):
 
         Matplotlib's player links a Font Awesome stylesheet from a CDN for its button
         icons; the link is removed so a page embedding the animation requests nothing
-        from the network (Jupyter and the book's theme provide the icon font).
+        from the network (Jupyter and the book's theme provide the icon font). On
+        screens narrower than 520 pixels its buttons shrink to fit a phone's column.
         """
         html = super().to_jshtml(fps=fps, embed_frames=embed_frames, default_mode=default_mode)
-        return _REMOTE_STYLESHEET.sub("", html)
+        return _REMOTE_STYLESHEET.sub("", html) + _NARROW_SCREEN_STYLE
 
     def save(self, filename: Any, writer: Any = None, fps: Any = None,  # type: ignore[override]
              dpi: Any = None, **kwargs: Any) -> None:

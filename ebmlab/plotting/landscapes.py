@@ -7,11 +7,13 @@ it into one :class:`~matplotlib.axes.Axes`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import torch
 from matplotlib.axes import Axes
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import to_rgba_array
 from mpl_toolkits.mplot3d import Axes3D
 
 from .._validation import check_resolution
@@ -34,6 +36,35 @@ def _clip(E: np.ndarray, clip: float | tuple[float, float] | None) -> np.ndarray
         return E
     lo, hi = (-np.inf, clip) if isinstance(clip, int | float) else clip
     return np.clip(E, lo, hi)
+
+
+class _Layer(NamedTuple):
+    """A drawn 2-D background: its colour mapping and the grid values it shows."""
+
+    mappable: ScalarMappable
+    X: np.ndarray
+    Y: np.ndarray
+    values: np.ndarray
+
+
+# Arrows take whichever of these contrasts with the background colour under them.
+_LIGHT_ARROW, _DARK_ARROW = "white", PALETTE["reference"]
+
+
+def _contrasting_colors(layer: _Layer, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """White over dark parts of ``layer`` and black over light ones, one RGBA per point.
+
+    The colour under each point is the layer's colour at the nearest grid node; light
+    means a luma (Rec. 709 weights) above one half.
+    """
+    xs, ys = layer.X[0], layer.Y[:, 0]
+    i = np.abs(ys[None, :] - np.ravel(y)[:, None]).argmin(axis=1)
+    j = np.abs(xs[None, :] - np.ravel(x)[:, None]).argmin(axis=1)
+    values = np.ma.getdata(layer.values)[i, j]
+    under = layer.mappable.to_rgba(values)
+    luma = under[:, :3] @ np.array([0.2126, 0.7152, 0.0722])
+    return np.where((luma > 0.5)[:, None], to_rgba_array(_DARK_ARROW),
+                    to_rgba_array(_LIGHT_ARROW))
 
 
 def plot_energy(energy: EnergyLike, bounds: Bounds | None = None, *, resolution: int = 200,
@@ -68,8 +99,19 @@ def plot_energy(energy: EnergyLike, bounds: Bounds | None = None, *, resolution:
     """
     b = window(bounds, energy)
     ax = _get_ax(ax)
+    _energy_layer(energy, b, resolution, ax, colorbar=colorbar, levels=levels, clip=clip,
+                  cmap=cmap, **grid_kwargs)
+    return ax
+
+
+def _energy_layer(energy: EnergyLike, b: tuple[tuple[float, float], ...], resolution: int,
+                  ax: Axes, *, colorbar: bool, levels: int | Sequence[float] = 30,
+                  clip: float | tuple[float, float] | None = None, cmap: str = ENERGY_CMAP,
+                  **grid_kwargs: Any) -> _Layer | None:
+    """Draw the energy (see :func:`plot_energy`); return the 2-D layer, ``None`` in 1-D."""
     *grid, E = energy_grid(energy, b, resolution, **grid_kwargs)
     E = np.ma.masked_invalid(_clip(E, clip))
+    layer = None
     if len(b) == 1:
         ax.plot(grid[0], E, color=PALETTE["energy"])
         ax.set_ylabel("energy $E(x)$")
@@ -77,8 +119,9 @@ def plot_energy(energy: EnergyLike, bounds: Bounds | None = None, *, resolution:
         cs = ax.contourf(grid[0], grid[1], E, levels=levels, cmap=cmap)
         if colorbar:
             _colorbar(ax, cs, "energy $E(x)$")
+        layer = _Layer(cs, grid[0], grid[1], E)
     _label_axes(ax, len(b), b)
-    return ax
+    return layer
 
 
 def plot_density(energy: EnergyLike, bounds: Bounds | None = None, *, resolution: int = 200,
@@ -95,7 +138,17 @@ def plot_density(energy: EnergyLike, bounds: Bounds | None = None, *, resolution
     """
     b = window(bounds, energy)
     ax = _get_ax(ax)
+    _density_layer(energy, b, resolution, ax, colorbar=colorbar, temperature=temperature,
+                   cmap=cmap, **grid_kwargs)
+    return ax
+
+
+def _density_layer(energy: EnergyLike, b: tuple[tuple[float, float], ...], resolution: int,
+                   ax: Axes, *, colorbar: bool, temperature: float = 1.0,
+                   cmap: str = DENSITY_CMAP, **grid_kwargs: Any) -> _Layer | None:
+    """Draw the density (see :func:`plot_density`); return the 2-D layer, ``None`` in 1-D."""
     *grid, P = density_grid(energy, b, resolution, temperature=temperature, **grid_kwargs)
+    layer = None
     if len(b) == 1:
         ax.plot(grid[0], P, color=PALETTE["density"])
         ax.set_ylabel("density $p(x)$")
@@ -104,8 +157,9 @@ def plot_density(energy: EnergyLike, bounds: Bounds | None = None, *, resolution
         mesh = ax.pcolormesh(grid[0], grid[1], P, cmap=cmap, shading="gouraud", rasterized=True)
         if colorbar:
             _colorbar(ax, mesh, "density $p(x)$")
+        layer = _Layer(mesh, grid[0], grid[1], P)
     _label_axes(ax, len(b), b)
-    return ax
+    return layer
 
 
 def plot_energy_surface_3d(energy: EnergyLike, bounds: Bounds | None = None, *,
@@ -159,7 +213,9 @@ def plot_score_field(energy: EnergyLike | None = None, bounds: Bounds | None = N
     normalize : bool
         Draw unit arrows (directions only). By default arrows are the score vectors.
     color : str, optional
-        Arrow colour (white over a background, black otherwise).
+        One colour for every arrow. By default each arrow contrasts with the background
+        under it (white over its dark parts, black over its light ones), and arrows are
+        black without a background.
 
     Returns
     -------
@@ -179,13 +235,14 @@ def plot_score_field(energy: EnergyLike | None = None, bounds: Bounds | None = N
     ax = _get_ax(ax)
     if background == "auto":
         background = "energy" if energy is not None else None
+    layer = None
     if background in ("energy", "density"):
         if energy is None:
             raise ValueError(f"background={background!r} needs energy=, not only score=.")
-        draw = plot_energy if background == "energy" else plot_density
-        draw(energy, b, resolution=resolution, ax=ax, colorbar=colorbar, **grid_kwargs)
+        draw = _energy_layer if background == "energy" else _density_layer
+        layer = draw(energy, b, resolution, ax, colorbar=colorbar, **grid_kwargs)
     elif callable(background):
-        plot_energy(background, b, resolution=resolution, ax=ax, colorbar=colorbar, **grid_kwargs)
+        layer = _energy_layer(background, b, resolution, ax, colorbar=colorbar, **grid_kwargs)
     elif background is not None:
         raise ValueError("background must be 'auto', 'energy', 'density', None or a callable, "
                          f"got {background!r}.")
@@ -206,8 +263,13 @@ def plot_score_field(energy: EnergyLike | None = None, bounds: Bounds | None = N
         norm = np.hypot(U, V)
         norm[norm == 0] = 1.0
         U, V = U / norm, V / norm
-    color = color or ("white" if background is not None else PALETTE["reference"])
-    ax.quiver(X, Y, U.reshape(X.shape), V.reshape(X.shape), color=color, angles="xy",
+    if color is not None:
+        colors: Any = color
+    elif layer is not None:
+        colors = _contrasting_colors(layer, X, Y)
+    else:
+        colors = _DARK_ARROW
+    ax.quiver(X, Y, U.reshape(X.shape), V.reshape(X.shape), color=colors, angles="xy",
               pivot="mid", width=0.004)
     _label_axes(ax, 2, b)
     return ax
