@@ -42,4 +42,7 @@ def _deduplicate_scripts(app, pagename: str, templatename: str, context: dict[st
 def setup(app):
     os.environ[BOOK_BUILD_ENV] = "1"
     app.connect("html-page-context", _deduplicate_scripts, priority=100)
+    # The book's style sheet, book/assets/ebmlab.css (the assets folder is the static
+    # path): display equations that are too wide scroll in their box, smaller on phones.
+    app.add_css_file("ebmlab.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True}
