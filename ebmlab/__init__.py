@@ -49,6 +49,7 @@ from .objectives import (
 from .partition import (
     ais,
     exact_log_partition,
+    exact_samples,
     grid_log_partition,
     importance_log_partition,
     ising_log_partition,
@@ -98,6 +99,7 @@ __all__ = [
     "energies",
     "exact_log_partition",
     "exact_nll",
+    "exact_samples",
     "fisher_divergence",
     "fit",
     "gibbs",

@@ -21,6 +21,7 @@ from ebmlab.partition import (
     annealing_schedule,
     effective_sample_size,
     exact_log_partition,
+    exact_samples,
     grid_log_partition,
     importance_log_partition,
     ising_log_partition,
@@ -43,6 +44,14 @@ def random_rbm(seed: int, n_visible: int = 20, n_hidden: int = 10, std: float = 
         rbm.visible_bias.normal_(0.0, 0.5, generator=g)
         rbm.hidden_bias.normal_(0.0, 0.5, generator=g)
     return rbm
+
+
+def random_boltzmann_machine(seed: int, d: int) -> el.BoltzmannMachine:
+    """A float64 Boltzmann machine with symmetric N(0, 1) couplings (zero diagonal)."""
+    g = gen(seed)
+    a = torch.randn(d, d, generator=g, dtype=torch.float64)
+    return el.BoltzmannMachine((a + a.T) / 2 * (1 - torch.eye(d, dtype=torch.float64)),
+                               torch.randn(d, generator=g, dtype=torch.float64))
 
 
 def binary_states(d: int) -> torch.Tensor:
@@ -169,11 +178,8 @@ def test_exact_boltzmann_machine_matches_naive_loop():
 
 def test_exact_is_differentiable_gradient_gives_marginals():
     # d log Z / d b_i = E_p[x_i], with the marginals computed by explicit enumeration.
-    g = gen(4)
     d = 6
-    a = torch.randn(d, d, generator=g, dtype=torch.float64)
-    bm = el.BoltzmannMachine((a + a.T) / 2 * (1 - torch.eye(d, dtype=torch.float64)),
-                             torch.randn(d, generator=g, dtype=torch.float64))
+    bm = random_boltzmann_machine(4, d)
     log_z = exact_log_partition(bm)
     (grad,) = torch.autograd.grad(log_z, bm.bias)
     x = binary_states(d)
@@ -240,6 +246,81 @@ def test_exact_errors():
         exact_log_partition(el.Ising(2), layer="hidden")
     with pytest.raises(ValueError, match="energies of shape"):
         exact_log_partition(lambda x: x, support=(0.0, 1.0), event_shape=(3,))
+
+
+# ------------------------------------------------------------------------ exact samples
+
+
+def state_frequencies(x: torch.Tensor, k_values: tuple[float, ...]) -> torch.Tensor:
+    """Frequency of every state, indexed like itertools.product(k_values, repeat=d)."""
+    d, k = x.shape[1], len(k_values)
+    digits = torch.zeros(x.shape, dtype=torch.int64)
+    for j, value in enumerate(k_values):
+        digits[x == value] = j
+    index = (digits * k ** torch.arange(d - 1, -1, -1)).sum(1)
+    return torch.bincount(index, minlength=k**d).double() / len(x)
+
+
+def chi_square(freq: torch.Tensor, p: torch.Tensor, n: int) -> float:
+    return float(n * ((freq - p) ** 2 / p).sum())
+
+
+@pytest.mark.parametrize("layer", ["visible", "hidden"])
+def test_exact_samples_of_an_rbm_follow_the_enumerated_marginal(layer):
+    # Reference: p(v) from the full joint enumeration over (v, h), written out here.
+    rbm = random_rbm(21, 5, 3, std=1.5)
+    v, h = binary_states(5), binary_states(3)
+    w, a, b = rbm.weight.detach(), rbm.visible_bias.detach(), rbm.hidden_bias.detach()
+    joint = (v @ a)[:, None] + (h @ b)[None, :] + v @ w @ h.T
+    p_v = torch.softmax(torch.logsumexp(joint, 1), 0)
+    n = 100_000
+    x = exact_samples(rbm, n, layer=layer, chunk_size=3, generator=gen(22))
+    assert x.shape == (n, 5) and x.dtype == torch.float64
+    # 31 degrees of freedom: mean 31, sd about 8; 70 is far in the tail.
+    assert chi_square(state_frequencies(x, (0.0, 1.0)), p_v, n) < 70
+
+
+def test_exact_samples_of_a_discrete_energy_and_a_callable():
+    d = 6
+    bm = random_boltzmann_machine(23, d)
+    states = binary_states(d)
+    with torch.no_grad():
+        p = torch.softmax(-bm(states), 0)
+    n = 100_000
+    x = exact_samples(bm, n, chunk_size=7, generator=gen(24))
+    assert x.shape == (n, d)
+    assert chi_square(state_frequencies(x, (0.0, 1.0)), p, n) < 63 + 5 * math.sqrt(2 * 63)
+    # A plain callable on spins {-1, +1}: independent units with p(+1) = sigmoid(2 c).
+    c = torch.tensor([0.5, -1.0, 0.0], dtype=torch.float64)
+    spins = exact_samples(lambda s: -(s * c).sum(1), n, support=(-1.0, 1.0),
+                          event_shape=(3,), generator=gen(25))
+    p_up = torch.sigmoid(2 * c)
+    se = torch.sqrt(p_up * (1 - p_up) / n)
+    assert torch.all(((spins == 1).double().mean(0) - p_up).abs() < 5 * se)
+
+
+def test_exact_samples_are_reproducible_keep_the_dtype_and_drive_reverse_ais():
+    rbm = random_rbm(26, 12, 6)
+    first = exact_samples(rbm, 50, generator=gen(27))
+    assert torch.equal(first, exact_samples(rbm, 50, generator=gen(27)))
+    assert exact_samples(rbm.float(), 5, generator=gen(27)).dtype == torch.float32
+    # Reverse AIS started from them is accurate (its bound holds with exact samples).
+    exact = float(exact_log_partition(rbm).detach())
+    est = ais(rbm, 1000, reverse=True, init=exact_samples(rbm, 100, generator=gen(28)),
+              generator=gen(29))
+    assert abs(float(est.log_z) - exact) < 0.05
+
+
+def test_exact_samples_errors():
+    rbm = random_rbm(30, 6, 4)
+    with pytest.raises(ValueError, match="n must be a positive int"):
+        exact_samples(rbm, 0)
+    with pytest.raises(TypeError, match=r"generator must be a torch\.Generator"):
+        exact_samples(rbm, 3, generator=0)
+    with pytest.raises(ValueError, match=r"smaller layer.*30 units.*ais"):
+        exact_samples(el.RBM(40, 30), 3)
+    with pytest.raises(TypeError, match="support="):
+        exact_samples(lambda x: x.sum(1), 3)
 
 
 # ------------------------------------------------------------------------------- Ising

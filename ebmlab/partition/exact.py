@@ -11,9 +11,10 @@ import torch.nn.functional as F
 
 from .._validation import check_int
 from ..energies.base import float64_energy
-from ..utils import tensor_device_of
+from ..utils import floating_dtype_of, rand_like, tensor_device_of
 
-__all__ = ["RBMLike", "exact_log_partition", "is_rbm", "resolve_log_partition"]
+__all__ = ["RBMLike", "exact_log_partition", "exact_samples", "is_rbm",
+           "resolve_log_partition"]
 
 # Cap on the elements of one enumerated RBM chunk (states x units of the other layer),
 # 2**23 float64 numbers = 64 MiB, so that a 784 x 20 RBM stays within memory.
@@ -91,12 +92,136 @@ def exact_log_partition(
     >>> round(float(log_z), 4)                          # 3 log(1 + e)
     3.9398
     """
+    space = _state_space(model, support, event_shape, chunk_size, max_states, layer)
+    partial = [torch.logsumexp(space.log_weight(space.states(space.chunk(c))), dim=0)
+               for c in range(space.n_chunks)]
+    return torch.logsumexp(torch.stack(partial), dim=0)
+
+
+def exact_samples(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    n: int,
+    *,
+    generator: torch.Generator | None = None,
+    support: Sequence[float] | None = None,
+    event_shape: Sequence[int] | None = None,
+    chunk_size: int = 65536,
+    max_states: int = 2**26,
+    layer: str = "auto",
+) -> torch.Tensor:
+    r"""Independent exact samples of a discrete model, by enumerating its states.
+
+    Draws ``n`` states from :math:`p(x) = e^{-E(x)}/Z` with no Markov chain, so there is
+    no burn-in and no correlation between samples. Two passes over the states, chunk by
+    chunk, keep memory bounded: the first computes the probability mass of every chunk
+    (the terms of :func:`exact_log_partition`), a chunk is drawn for each sample in
+    proportion to its mass, and the second pass draws a state inside each chunk that was
+    drawn, in proportion to :math:`e^{-E(x)}`.
+
+    For a restricted Boltzmann machine only the smaller layer is enumerated. When that is
+    the hidden layer, :math:`h` is drawn from its marginal
+    :math:`p(h) \propto \exp\big(b^\top h + \sum_i \operatorname{softplus}(a_i +
+    W_{i:} h)\big)` and then :math:`v \sim p(v \mid h)`: the pair is an exact draw of
+    :math:`p(v, h)`, so :math:`v` is an exact draw of :math:`p(v)`. This is what reverse
+    annealed importance sampling (:func:`ebmlab.partition.ais`) needs to start from.
+
+    Parameters
+    ----------
+    model : Energy or callable
+        As in :func:`exact_log_partition`: a discrete energy with ``support`` and
+        ``event_shape``, an RBM, or a callable with ``support=`` and ``event_shape=``.
+    n : int
+        Number of samples.
+    generator : torch.Generator, optional
+        Source of randomness (it may live on another device than the model).
+    support, event_shape, chunk_size, max_states, layer
+        As in :func:`exact_log_partition`.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n, *event_shape)`` states on the model's device, in the dtype of its floating
+        parameters (float64 for a plain callable); the visible states for an RBM.
+
+    Raises
+    ------
+    ValueError
+        As :func:`exact_log_partition` (too many states, bad support or event shape), or
+        if ``n`` is not a positive int.
+    TypeError
+        As :func:`exact_log_partition`, or if ``generator`` is not a
+        :class:`torch.Generator`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> energy = lambda x: -2.0 * x.sum(dim=1)           # independent units, p(1) = sigmoid(2)
+    >>> x = exact_samples(energy, 20000, support=(0., 1.), event_shape=(3,),
+    ...                   generator=torch.Generator().manual_seed(0))
+    >>> x.shape, bool(abs(x.mean() - torch.sigmoid(torch.tensor(2.0))) < 0.01)
+    (torch.Size([20000, 3]), True)
+    """
+    n = check_int(n, "n", minimum=1)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, "
+                        f"got {type(generator).__name__}.")
+    with torch.no_grad():
+        space = _state_space(model, support, event_shape, chunk_size, max_states, layer)
+        chunk_mass = torch.stack([
+            torch.logsumexp(space.log_weight(space.states(space.chunk(c))), dim=0)
+            for c in range(space.n_chunks)])
+        which = _draw_categorical(chunk_mass, n, generator)     # the chunk of each sample
+        index = torch.empty(n, dtype=torch.int64, device=which.device)
+        for c in torch.unique(which).tolist():
+            rows = torch.nonzero(which == c).squeeze(1)
+            in_chunk = space.chunk(c)
+            log_weight = space.log_weight(space.states(in_chunk))
+            index[rows] = in_chunk[_draw_categorical(log_weight, len(rows), generator)]
+        x = space.states(index).to(space.dtype)
+        if space.complete is not None:
+            x = space.complete(x, generator)
+    return x
+
+
+class _StateSpace:
+    """The states of a discrete model, enumerated in chunks of consecutive indices.
+
+    State ``i`` has digits ``(i // k**j) % k`` (base ``k``, one digit per unit);
+    ``log_weight`` gives the unnormalised log-probability of a batch of states, and for an
+    RBM enumerated over its hidden layer, ``complete`` draws the visible units given them.
+    """
+
+    def __init__(self, values: torch.Tensor, shape: tuple[int, ...], rows: int,
+                 log_weight: Callable[[torch.Tensor], torch.Tensor], dtype: torch.dtype,
+                 complete: Callable[[torch.Tensor, torch.Generator | None],
+                                    torch.Tensor] | None = None) -> None:
+        self.values, self.shape, self.rows = values, shape, rows
+        self.log_weight, self.dtype, self.complete = log_weight, dtype, complete
+        d, k = math.prod(shape), len(values)
+        self.n_states = k**d
+        self.n_chunks = -(-self.n_states // rows)
+        self._powers = k ** torch.arange(d, device=values.device, dtype=torch.int64)
+
+    def chunk(self, c: int) -> torch.Tensor:
+        """The indices of the states in chunk ``c``."""
+        stop = min((c + 1) * self.rows, self.n_states)
+        return torch.arange(c * self.rows, stop, device=self.values.device)
+
+    def states(self, index: torch.Tensor) -> torch.Tensor:
+        """The float64 states with the given indices, shape ``(len(index), *shape)``."""
+        digits = (index[:, None] // self._powers) % len(self.values)
+        return self.values[digits].reshape(-1, *self.shape)
+
+
+def _state_space(model: object, support: Sequence[float] | None,
+                 event_shape: Sequence[int] | None, chunk_size: int, max_states: int,
+                 layer: str) -> _StateSpace:
     chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
     max_states = check_int(max_states, "max_states", minimum=1)
     if layer not in ("auto", "visible", "hidden"):
         raise ValueError(f"layer must be 'auto', 'visible' or 'hidden', got {layer!r}.")
     if is_rbm(model):
-        return _rbm_log_partition(model, chunk_size, max_states, layer)
+        return _rbm_state_space(model, chunk_size, max_states, layer)
     if layer != "auto":
         raise ValueError(f"layer={layer!r} applies to RBMs only; got a "
                          f"{type(model).__name__}.")
@@ -111,26 +236,24 @@ def exact_log_partition(
     if n_states > max_states:
         raise ValueError(_too_many_states_message(model, f"{d} units", k, d, n_states,
                                                   max_states))
-    energy = float64_energy(model)
-    device = tensor_device_of(model, torch.device("cpu"))
-    values_t = torch.tensor(values, dtype=torch.float64, device=device)
-    powers = k ** torch.arange(d, device=device, dtype=torch.int64)
-    partial = []
-    for start in range(0, n_states, chunk_size):
-        idx = torch.arange(start, min(start + chunk_size, n_states), device=device)
-        digits = (idx[:, None] // powers) % k
-        x = values_t[digits].reshape(-1, *shape)
+    energy = float64_energy(model)  # type: ignore[arg-type]
+
+    def log_weight(x: torch.Tensor) -> torch.Tensor:
         e = energy(x)
         if not isinstance(e, torch.Tensor) or e.shape != (x.shape[0],):
             got = tuple(e.shape) if isinstance(e, torch.Tensor) else type(e).__name__
             raise ValueError(f"model must map a batch of shape {tuple(x.shape)} to energies of "
                              f"shape ({x.shape[0]},), got {got}.")
-        partial.append(torch.logsumexp(-e.to(torch.float64), dim=0))
-    return torch.logsumexp(torch.stack(partial), dim=0)
+        return -e.to(torch.float64)
+
+    device = tensor_device_of(model, torch.device("cpu"))
+    values_t = torch.tensor(values, dtype=torch.float64, device=device)
+    return _StateSpace(values_t, shape, chunk_size, log_weight,
+                       floating_dtype_of(model) or torch.float64)
 
 
-def _rbm_log_partition(model: RBMLike, chunk_size: int, max_states: int,
-                       layer: str) -> torch.Tensor:
+def _rbm_state_space(model: RBMLike, chunk_size: int, max_states: int,
+                     layer: str) -> _StateSpace:
     w = model.weight.to(torch.float64)
     a = model.visible_bias.to(torch.float64)
     b = model.hidden_bias.to(torch.float64)
@@ -147,16 +270,32 @@ def _rbm_log_partition(model: RBMLike, chunk_size: int, max_states: int,
                 if d == min(n_v, n_h) else f"the {layer} layer of this RBM has {d} units")
         raise ValueError(_too_many_states_message(model, what, 2, d, n_states, max_states))
     rows = max(1, min(chunk_size, _MAX_CHUNK_ELEMENTS // max(coupling.shape[1], 1)))
-    device = w.device
-    powers = 2 ** torch.arange(d, device=device, dtype=torch.int64)
-    partial = []
-    for start in range(0, n_states, rows):
-        idx = torch.arange(start, min(start + rows, n_states), device=device)
-        x = ((idx[:, None] // powers) % 2).to(torch.float64)
+
+    def log_weight(x: torch.Tensor) -> torch.Tensor:
         # -F(x) with the other layer summed out: own_bias.x + sum softplus(other_bias + x W)
-        neg_free = x @ own_bias + F.softplus(other_bias + x @ coupling).sum(dim=1)
-        partial.append(torch.logsumexp(neg_free, dim=0))
-    return torch.logsumexp(torch.stack(partial), dim=0)
+        return x @ own_bias + F.softplus(other_bias + x @ coupling).sum(dim=1)
+
+    def visible_given_hidden(h: torch.Tensor, generator: torch.Generator | None
+                             ) -> torch.Tensor:
+        p_v = torch.sigmoid(h.to(torch.float64) @ w.T + a)
+        return (rand_like(p_v, generator) < p_v).to(model.weight.dtype)
+
+    values = torch.tensor((0.0, 1.0), dtype=torch.float64, device=w.device)
+    return _StateSpace(values, (d,), rows, log_weight, model.weight.dtype,
+                       visible_given_hidden if layer == "hidden" else None)
+
+
+def _draw_categorical(log_weight: torch.Tensor, n: int,
+                      generator: torch.Generator | None) -> torch.Tensor:
+    """``n`` indices drawn with probabilities proportional to ``exp(log_weight)``.
+
+    Inverse-CDF sampling (``searchsorted``), which, unlike ``torch.multinomial``, has no
+    limit on the number of categories; the uniforms come from the generator's device.
+    """
+    cdf = torch.softmax(log_weight.to(torch.float64), dim=0).cumsum(dim=0)
+    u = rand_like(torch.empty(n, dtype=torch.float64, device=cdf.device), generator)
+    index = torch.searchsorted(cdf, u * cdf[-1], right=True)
+    return index.clamp_(max=len(cdf) - 1)
 
 
 class RBMLike(Protocol):
