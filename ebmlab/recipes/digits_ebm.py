@@ -11,8 +11,7 @@ pixel range :math:`[0, 1]`, writes them back, and minimises
 A chain therefore lives ``1 / reinit_prob`` = 5 updates on average, 100 Langevin steps, and
 training shapes the energy so that chains of about that age look like the data: fresh chains
 started from uniform noise and run for that long end on every digit class (chapter 7 measures
-it). With rarer restarts (5%) and a colder sampler (:math:`\sigma = 0.01`), more than half of
-the fresh chains ended on 8s and 9s. Training
+it); run much longer, they drift toward the valleys that happen to be deepest. Training
 runs single-threaded so that the result does not depend on the thread count; the full run
 takes a few CPU minutes::
 
