@@ -178,8 +178,9 @@ def test_digits_ebm_checkpoint_has_the_properties_chapter_7_states():
     g = torch.Generator().manual_seed(0)
     data = digits_ebm.make_data()
     noise = torch.rand(len(data), 64, generator=g)
+    chain_life = round(config["n_steps"] / config["reinit_prob"])   # as long as in training
     fresh = el.langevin(model, torch.rand(36, 64, generator=g), step_size=config["step_size"],
-                        noise_scale=config["noise_scale"], n_steps=300,
+                        noise_scale=config["noise_scale"], n_steps=chain_life,
                         bounds=tuple(config["bounds"]), generator=g).samples
     with torch.no_grad():
         e_data, e_noise = model(data), model(noise)
@@ -193,6 +194,23 @@ def test_digits_ebm_checkpoint_has_the_properties_chapter_7_states():
     mmd_buffer = float(el.mmd(buffer, data[:1000]))
     mmd_noise = float(el.mmd(noise[:256], data[:1000]))
     assert mmd_buffer < 0.05 * mmd_noise
+
+
+def test_digits_ebm_fresh_chains_end_on_every_class():
+    """Chapter 7: fresh chains from noise, run as long as a chain lived in training, cover
+    all ten digit classes (label of the nearest training image), none with more than 25%."""
+    model, checkpoint = recipes.load("digits_ebm")
+    config = checkpoint["config"]
+    data, labels = el.digits(return_labels=True)
+    g = torch.Generator().manual_seed(1)
+    fresh = el.langevin(model, torch.rand(500, 64, generator=g), step_size=config["step_size"],
+                        noise_scale=config["noise_scale"],
+                        n_steps=round(config["n_steps"] / config["reinit_prob"]),
+                        bounds=tuple(config["bounds"]), generator=g).samples
+    share = torch.bincount(labels[torch.cdist(fresh, data).argmin(1)], minlength=10) / 500
+    entropy = float(-(share * share.clamp_min(1e-12).log()).sum())
+    assert float(share.min()) >= 0.02 and float(share.max()) <= 0.25, share
+    assert entropy > 2.1, entropy
 
 
 # --- chapters 5 and 6: score matching on two moons, the NCSN on eight Gaussians ---------------

@@ -3,10 +3,15 @@ r"""Recipe: a deep energy-based model of 8x8 digits, trained with a replay buffe
 An :class:`~ebmlab.energies.MLPEnergy` on the 64 grey levels of scikit-learn's digits
 (:func:`ebmlab.data.digits`, values in :math:`[0, 1]`) is trained by maximum likelihood
 with Langevin negatives drawn from a replay buffer (Du & Mordatch 2019): each step draws
-a batch of chains from the buffer (5% restarted from uniform noise), runs ``n_steps``
+a batch of chains from the buffer (20% restarted from uniform noise), runs ``n_steps``
 Langevin steps :math:`x \leftarrow x - \epsilon\nabla_x E(x) + \sigma\xi` clamped to the
 pixel range :math:`[0, 1]`, writes them back, and minimises
-:func:`ebmlab.objectives.contrastive_loss` with the energy-magnitude regulariser ``alpha``. Training
+:func:`ebmlab.objectives.contrastive_loss` with the energy-magnitude regulariser ``alpha``.
+
+A chain therefore lives ``1 / reinit_prob`` = 5 updates on average, 100 Langevin steps, and
+training shapes the energy so that chains of about that age look like the data: fresh chains
+started from uniform noise and run for that long end on every digit class (chapter 7 measures
+it); run much longer, they drift toward the valleys that happen to be deepest. Training
 runs single-threaded so that the result does not depend on the thread count; the full run
 takes a few CPU minutes::
 
@@ -48,9 +53,9 @@ CONFIG: dict[str, Any] = {
     "batch_size": 128,
     "lr": 1e-3,
     "buffer_size": 2000,      # replay buffer of persistent chains
-    "reinit_prob": 0.05,      # chance that a drawn chain restarts from uniform noise
+    "reinit_prob": 0.2,       # chance that a drawn chain restarts from uniform noise
     "step_size": 0.1,         # Langevin step epsilon
-    "noise_scale": 0.01,      # Langevin noise sigma (decoupled from epsilon)
+    "noise_scale": 0.03,      # Langevin noise sigma (decoupled from epsilon)
     "n_steps": 20,            # Langevin steps per update
     "alpha": 0.01,            # energy-magnitude regulariser
     "bounds": (0.0, 1.0),     # pixel range the chains are clamped to
