@@ -32,18 +32,10 @@ SHOWS_FIGURE = re.compile(r"\b(?:plt|fig)\.show\(\)|\bdisplay\(HTML\(")
 HAND_NUMBERED_HEADING = re.compile(r"^#{1,6}\s+\d+(?:\.\d+)*\.?\s", re.MULTILINE)
 
 CHAPTERS = sorted((ROOT / "book").glob("ch*.ipynb"))
-# Chapters 4 to 7 are being revised in other branches; each drops its mark when it passes.
-REVISED_ELSEWHERE = {"ch04", "ch05", "ch06", "ch07"}
 
 
 def _chapter_params() -> list:
-    params = []
-    for path in CHAPTERS:
-        marks = ()
-        if path.name[:4] in REVISED_ELSEWHERE:
-            marks = pytest.mark.xfail(strict=False, reason="revised by P2/P3")
-        params.append(pytest.param(path, id=path.stem, marks=marks))
-    return params
+    return [pytest.param(path, id=path.stem) for path in CHAPTERS]
 
 
 def _cells(path: Path) -> list[dict]:
