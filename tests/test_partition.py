@@ -313,8 +313,10 @@ def test_exact_samples_are_reproducible_keep_the_dtype_and_drive_reverse_ais():
 
 def test_exact_samples_errors():
     rbm = random_rbm(30, 6, 4)
-    with pytest.raises(ValueError, match="n must be a positive int"):
+    with pytest.raises(ValueError, match="n must be an int >= 1, got 0"):
         exact_samples(rbm, 0)
+    with pytest.raises(TypeError, match="n must be an int"):
+        exact_samples(rbm, 2.5)
     with pytest.raises(TypeError, match=r"generator must be a torch\.Generator"):
         exact_samples(rbm, 3, generator=0)
     with pytest.raises(ValueError, match=r"smaller layer.*30 units.*ais"):

@@ -9,7 +9,7 @@ from typing import Protocol, TypeGuard
 import torch
 import torch.nn.functional as F
 
-from .._validation import check_int
+from .._validation import check_generator, check_int
 from ..energies.base import float64_energy
 from ..utils import floating_dtype_of, rand_like, tensor_device_of
 
@@ -162,9 +162,7 @@ def exact_samples(
     (torch.Size([20000, 3]), True)
     """
     n = check_int(n, "n", minimum=1)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, "
-                        f"got {type(generator).__name__}.")
+    generator = check_generator(generator)
     with torch.no_grad():
         space = _state_space(model, support, event_shape, chunk_size, max_states, layer)
         chunk_mass = torch.stack([
@@ -236,7 +234,7 @@ def _state_space(model: object, support: Sequence[float] | None,
     if n_states > max_states:
         raise ValueError(_too_many_states_message(model, f"{d} units", k, d, n_states,
                                                   max_states))
-    energy = float64_energy(model)  # type: ignore[arg-type]
+    energy = float64_energy(model)
 
     def log_weight(x: torch.Tensor) -> torch.Tensor:
         e = energy(x)
