@@ -5,7 +5,7 @@ r"""Training: one loop, :func:`fit`, and the methods of the course.
 * ``methods`` -- the methods by name (:data:`METHODS`) or as objects: :class:`ExactMLE`,
   :class:`ContrastiveDivergence`, :class:`PersistentCD`, :class:`MCMCReplay`,
   :class:`ScoreMatching`, :class:`SlicedScoreMatching`, :class:`DenoisingScoreMatching`,
-  :class:`NCSN`, or your own :class:`Method`.
+  :class:`NCSN`, :class:`NCE`, or your own :class:`Method`.
 * ``callbacks`` and ``history`` -- metrics evaluated every few steps
   (:class:`ExactLogLikelihood`, :class:`GridKL`, :class:`AISLogLikelihood`, or any
   ``cb(model) -> float``) and the :class:`History` that records them.
@@ -19,6 +19,7 @@ from .history import History
 from .loop import fit
 from .methods import (
     METHODS,
+    NCE,
     NCSN,
     ContrastiveDivergence,
     DenoisingScoreMatching,
@@ -34,6 +35,7 @@ from .optimizer import PlainSGD
 
 __all__ = [
     "METHODS",
+    "NCE",
     "NCSN",
     "AISLogLikelihood",
     "ContrastiveDivergence",

@@ -6,7 +6,8 @@ constructor arguments:
 * likelihood-based (``likelihood``): :class:`ExactMLE`, :class:`ContrastiveDivergence`,
   :class:`PersistentCD`; MCMC with a replay buffer (``mcmc``): :class:`MCMCReplay`;
 * score-based (``score``): :class:`ScoreMatching`, :class:`SlicedScoreMatching`,
-  :class:`DenoisingScoreMatching`, :class:`NCSN`.
+  :class:`DenoisingScoreMatching`, :class:`NCSN`;
+* classification against noise (``nce``): :class:`NCE`.
 
 A new method is a :class:`Method` subclass (``loss``, and ``init``/``state_dict`` if it
 keeps state) registered in :data:`METHODS` under its name.
@@ -20,17 +21,20 @@ from typing import Any
 from .base import Method
 from .likelihood import MAX_MCMC_STEPS, ContrastiveDivergence, ExactMLE, PersistentCD
 from .mcmc import MCMCReplay
+from .nce import NCE, NoiseDistribution
 from .score import NCSN, DenoisingScoreMatching, ScoreMatching, SlicedScoreMatching
 
 __all__ = [
     "MAX_MCMC_STEPS",
     "METHODS",
+    "NCE",
     "NCSN",
     "ContrastiveDivergence",
     "DenoisingScoreMatching",
     "ExactMLE",
     "MCMCReplay",
     "Method",
+    "NoiseDistribution",
     "PersistentCD",
     "ScoreMatching",
     "SlicedScoreMatching",
@@ -46,6 +50,7 @@ METHODS: dict[str, type[Method]] = {
     "dsm": DenoisingScoreMatching,
     "ncsn": NCSN,
     "mcmc": MCMCReplay,
+    "nce": NCE,
 }
 """The built-in methods by the name :func:`ebmlab.training.fit` accepts."""
 
