@@ -114,7 +114,7 @@ class MCMCReplay(KeywordOptions, Method):
             run = run_chain(self._kernel.init(x0), [(self._kernel, self.n_steps)],
                             generator=generator)
         negatives = run.state.position
-        self._buffer.update(slots, negatives)
+        self._buffer.update(slots, negatives, validate=False)
         return contrastive_loss(model, batch, negatives, alpha=self.alpha, validate=False)
 
     def state_dict(self) -> dict[str, Any]:
