@@ -292,12 +292,13 @@ def check_batch(x: object, name: str = "x", *, event_shape: Sequence[int] | None
 
 
 def check_model_data(x: object, name: str, model: object = None, *,
-                     min_event_dims: int = 0) -> Tensor:
-    """Data for ``model``: a non-empty, finite floating batch with ``model.event_shape``
-    (when the model has one) and at least ``min_event_dims`` event dimensions."""
+                     min_event_dims: int = 0, finite: bool = True) -> Tensor:
+    """Data for ``model``: a non-empty floating batch with ``model.event_shape`` (when the
+    model has one) and at least ``min_event_dims`` event dimensions; finite unless
+    ``finite=False`` (checking finiteness reads the batch back from the device)."""
     return check_batch(x, name, event_shape=getattr(model, "event_shape", None),
                        min_event_dims=min_event_dims, floating=True, allow_empty=False,
-                       finite=True, owner=type(model).__name__)
+                       finite=finite, owner=type(model).__name__)
 
 
 def check_finite(x: Tensor, name: str = "x") -> Tensor:

@@ -88,7 +88,8 @@ def denoising_score_matching_loss(model: Callable[..., torch.Tensor], x: torch.T
                                   sigma: float | torch.Tensor, *,
                                   generator: torch.Generator | None = None,
                                   model_type: str = "auto",
-                                  conditional: bool | None = None) -> torch.Tensor:
+                                  conditional: bool | None = None,
+                                  validate: bool = True) -> torch.Tensor:
     r"""Denoising score matching (Vincent 2011) at noise level :math:`\sigma`.
 
     With :math:`\tilde x = x + \sigma\epsilon`, :math:`\epsilon\sim\mathcal N(0, I)`,
@@ -118,6 +119,10 @@ def denoising_score_matching_loss(model: Callable[..., torch.Tensor], x: torch.T
     conditional : bool, optional
         Whether to pass ``sigma`` to the model. Default: decided from the signature
         (a parameter named ``sigma``, or two required positional parameters).
+    validate : bool
+        Check that ``x`` is finite. The check reads the batch back from the device;
+        a training loop that validated its data once (:func:`ebmlab.training.fit`)
+        passes ``False``.
 
     Returns
     -------
@@ -130,7 +135,7 @@ def denoising_score_matching_loss(model: Callable[..., torch.Tensor], x: torch.T
         ``sigma <= 0``, discrete models, bad data, or an output of the wrong shape.
     """
     check_continuous_model(model, "denoising_score_matching_loss")
-    x = check_model_data(x, "x", model, min_event_dims=1)
+    x = check_model_data(x, "x", model, min_event_dims=1, finite=validate)
     sig = check_noise_level(sigma, x)
     check_choice(model_type, "model_type", ("auto", "energy", "score"))
     check_generator(generator)
@@ -147,7 +152,7 @@ def denoising_score_matching_loss(model: Callable[..., torch.Tensor], x: torch.T
 def multiscale_dsm_loss(score_model: Callable[..., torch.Tensor], x: torch.Tensor,
                         sigmas: Sequence[float] | torch.Tensor, *,
                         generator: torch.Generator | None = None,
-                        model_type: str = "auto") -> torch.Tensor:
+                        model_type: str = "auto", validate: bool = True) -> torch.Tensor:
     r"""Noise-conditional denoising score matching of NCSN (Song & Ermon 2019).
 
     Each example draws a level :math:`\sigma_i` uniformly from the ladder and contributes
@@ -171,6 +176,9 @@ def multiscale_dsm_loss(score_model: Callable[..., torch.Tensor], x: torch.Tenso
         Source of the levels and of the noise.
     model_type : {"auto", "energy", "score"}
         As in :func:`denoising_score_matching_loss`.
+    validate : bool
+        As in :func:`denoising_score_matching_loss`; ``False`` also takes a tensor ``sigmas``
+        as it is, without checking the levels (reading them would sync with the device).
 
     Returns
     -------
@@ -184,8 +192,11 @@ def multiscale_dsm_loss(score_model: Callable[..., torch.Tensor], x: torch.Tenso
     """
     check_continuous_model(score_model, "multiscale_dsm_loss")
     check_noise_conditional(score_model, "score_model")
-    x = check_model_data(x, "x", score_model, min_event_dims=1)
-    ladder = torch.tensor(check_noise_levels(sigmas), dtype=x.dtype, device=x.device)
+    x = check_model_data(x, "x", score_model, min_event_dims=1, finite=validate)
+    if validate or not isinstance(sigmas, torch.Tensor):
+        ladder = torch.tensor(check_noise_levels(sigmas), dtype=x.dtype, device=x.device)
+    else:  # a ladder checked by the caller, already a tensor: no read back from the device
+        ladder = sigmas.to(dtype=x.dtype, device=x.device)
     check_choice(model_type, "model_type", ("auto", "energy", "score"))
     check_generator(generator)
     batch = x.shape[0]

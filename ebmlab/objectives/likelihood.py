@@ -30,7 +30,7 @@ __all__ = ["contrastive_loss", "exact_nll"]
 
 def exact_nll(model: EnergyLike, x: torch.Tensor,
               log_partition: torch.Tensor | float | Callable[[object], torch.Tensor] | None = None,
-              ) -> torch.Tensor:
+              *, validate: bool = True) -> torch.Tensor:
     r"""Exact negative log-likelihood :math:`\frac1B\sum_b E_\theta(x_b) + \log Z(\theta)`.
 
     Its gradient is the exact maximum-likelihood gradient
@@ -52,6 +52,10 @@ def exact_nll(model: EnergyLike, x: torch.Tensor,
         ``model.log_partition()`` if the model has one, otherwise differentiable exact
         enumeration in float64 (:func:`ebmlab.partition.exact_log_partition`) for discrete
         models (those with ``support``; an RBM is summed over its smaller layer).
+    validate : bool
+        Check that ``x`` is finite and, for a discrete model, in its support. The check
+        reads the batch back from the device; a training loop that validated its data
+        once (:func:`ebmlab.training.fit`) passes ``False``.
 
     Returns
     -------
@@ -74,8 +78,10 @@ def exact_nll(model: EnergyLike, x: torch.Tensor,
     >>> round(float(loss), 4)
     1.8379
     """
-    x = check_in_support(check_model_data(x, "x", model), model, "x")
-    log_z = resolve_log_partition(model, log_partition)
+    x = check_model_data(x, "x", model, finite=validate)
+    if validate:
+        x = check_in_support(x, model, "x")
+    log_z = resolve_log_partition(model, log_partition, finite=validate)
     e = evaluate_energy(model, x, "model")
     return e.mean() + log_z.to(device=e.device)
 

@@ -96,7 +96,8 @@ def _hessian_trace(x_: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------------------- score matching
 
 
-def score_matching_loss(energy: EnergyLike, x: torch.Tensor) -> torch.Tensor:
+def score_matching_loss(energy: EnergyLike, x: torch.Tensor, *,
+                        validate: bool = True) -> torch.Tensor:
     r"""Hyvärinen's (2005) score-matching objective with the exact Hessian trace.
 
     .. math:: J(\theta) = \frac1B \sum_b \Big[\operatorname{tr}\nabla_x s_\theta(x_b)
@@ -116,6 +117,10 @@ def score_matching_loss(energy: EnergyLike, x: torch.Tensor) -> torch.Tensor:
         A continuous energy, twice differentiable in ``x``.
     x : torch.Tensor
         Continuous data ``(B, *event_shape)``.
+    validate : bool
+        Check that ``x`` is finite. The check reads the batch back from the device;
+        a training loop that validated its data once (:func:`ebmlab.training.fit`)
+        passes ``False``.
 
     Returns
     -------
@@ -128,7 +133,7 @@ def score_matching_loss(energy: EnergyLike, x: torch.Tensor) -> torch.Tensor:
         Discrete models (score matching needs continuous data; use CD/PCD), bad data.
     """
     check_continuous_model(energy, "score_matching_loss")
-    x = check_model_data(x, "x", energy, min_event_dims=1)
+    x = check_model_data(x, "x", energy, min_event_dims=1, finite=validate)
     with torch.enable_grad():
         x_, s = _score_with_graph(energy, x)
         trace = _hessian_trace(x_, s)
@@ -139,7 +144,8 @@ def score_matching_loss(energy: EnergyLike, x: torch.Tensor) -> torch.Tensor:
 def sliced_score_matching_loss(energy: EnergyLike, x: torch.Tensor, n_projections: int = 1,
                                variance_reduced: bool = True, *,
                                distribution: str = "gaussian",
-                               generator: torch.Generator | None = None) -> torch.Tensor:
+                               generator: torch.Generator | None = None,
+                               validate: bool = True) -> torch.Tensor:
     r"""Sliced score matching (Song, Garg, Shi & Ermon 2019).
 
     .. math:: J_\text{SSM}(\theta) = \frac{1}{BM}\sum_{b,m}
@@ -166,6 +172,10 @@ def sliced_score_matching_loss(energy: EnergyLike, x: torch.Tensor, n_projection
         Law of the projections: standard normal, or independent :math:`\pm1` entries.
     generator : torch.Generator, optional
         Source of the projections.
+    validate : bool
+        Check that ``x`` is finite. The check reads the batch back from the device;
+        a training loop that validated its data once (:func:`ebmlab.training.fit`)
+        passes ``False``.
 
     Returns
     -------
@@ -178,7 +188,7 @@ def sliced_score_matching_loss(energy: EnergyLike, x: torch.Tensor, n_projection
         Discrete models, bad data, ``n_projections < 1`` or an unknown ``distribution``.
     """
     check_continuous_model(energy, "sliced_score_matching_loss")
-    x = check_model_data(x, "x", energy, min_event_dims=1)
+    x = check_model_data(x, "x", energy, min_event_dims=1, finite=validate)
     n_projections = check_int(n_projections, "n_projections", minimum=1)
     check_bool(variance_reduced, "variance_reduced")
     check_choice(distribution, "distribution", ("gaussian", "rademacher"))

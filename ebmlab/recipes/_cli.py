@@ -1,19 +1,31 @@
 """The command line shared by every recipe: ``python -m ebmlab.recipes.<name> [options]``.
 
 Options: the run's length (``--steps``, or ``--epochs`` for epoch-based recipes), ``--seed``,
-``--out``, ``--device`` and ``--progress``. A recipe module's ``main(argv)`` calls
+``--out``, ``--device`` and ``--progress``; where the recipe supports them, ``--full`` (the
+full-size data set, downloaded by torchvision) and ``--resume`` (continue the training
+state ``fit`` saved next to ``--out``). A recipe module's ``main(argv)`` calls
 :func:`run_recipe`, which parses, trains, and writes the checkpoint atomically.
+
+Every recipe also runs data-parallel under ``torchrun``::
+
+    torchrun --nproc_per_node=4 -m ebmlab.recipes.digits_ebm --device cuda --out ebm.pt
+
+Each process joins the process group (NCCL on ``cuda``, one GPU per process by
+``LOCAL_RANK``; gloo on ``cpu``) and ``fit`` trains one model with the global batch of
+the recipe's settings; process 0 writes the checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 
 from ._store import write_checkpoint
 
@@ -37,8 +49,8 @@ def _device(text: str) -> torch.device:
         raise argparse.ArgumentTypeError(f"not a torch device: {text!r} ({exc})") from None
 
 
-def recipe_parser(name: str, doc: str, config: dict[str, Any], length: str
-                  ) -> argparse.ArgumentParser:
+def recipe_parser(name: str, doc: str, config: dict[str, Any], length: str, *,
+                  full: bool = False, resumable: bool = False) -> argparse.ArgumentParser:
     """The argument parser of recipe ``name`` (``doc``: its module docstring)."""
     parser = argparse.ArgumentParser(
         prog=f"python -m ebmlab.recipes.{name}", description=doc.strip().splitlines()[0],
@@ -55,12 +67,41 @@ def recipe_parser(name: str, doc: str, config: dict[str, Any], length: str
                         help="torch device to train on: cpu (default, bit-reproducible), "
                              "cuda, cuda:1, ...")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
+    if full:
+        parser.add_argument("--full", action="store_true",
+                            help="train on the full-size data set (downloaded by torchvision "
+                                 "into --data-dir; needs a network and `pip install "
+                                 "torchvision`)")
+        parser.add_argument("--data-dir", type=Path, default=Path("data"),
+                            help="where torchvision keeps the full-size data set (default ./data)")
+    if resumable:
+        parser.add_argument("--resume", action="store_true",
+                            help="continue the training state saved next to --out "
+                                 "(<out>.fit.pt, written by every run) up to the run's length")
     return parser
+
+
+def training_state(out: Path) -> Path:
+    """Where a recipe run keeps ``fit``'s checkpoint (for ``--resume``): ``<out>.fit.pt``."""
+    return out.with_name(f"{out.stem}.fit{out.suffix or '.pt'}")
+
+
+def join_process_group(device: torch.device) -> torch.device:
+    """Under ``torchrun`` (``WORLD_SIZE`` > 1), join the process group and return this
+    process's device: NCCL and GPU ``LOCAL_RANK`` for ``cuda``, gloo otherwise."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device
 
 
 def run_recipe(name: str, doc: str, train: Callable[..., dict[str, Any]],
                config: dict[str, Any], argv: Sequence[str] | None, *,
-               length: str = "steps") -> dict[str, Any]:
+               length: str = "steps", full: dict[str, Any] | None = None,
+               resumable: bool = False) -> dict[str, Any]:
     """Parse ``argv``, run ``train`` and write its checkpoint to ``--out``.
 
     Parameters
@@ -76,22 +117,45 @@ def run_recipe(name: str, doc: str, train: Callable[..., dict[str, Any]],
     length : str
         The name of the run-length option and of ``train``'s keyword (``"steps"`` or
         ``"epochs"``).
+    full : dict, optional
+        The settings that ``--full`` merges into ``config`` (the full-size data set);
+        ``None``: the recipe has no ``--full``. ``--data-dir`` is passed as
+        ``config["data_dir"]``.
+    resumable : bool
+        Whether ``train`` takes ``checkpoint=`` and ``resume=`` (paths for ``fit``): then
+        every run saves its training state to :func:`training_state` and ``--resume``
+        continues it.
 
     Returns
     -------
     dict
         The checkpoint as written, with ``train_seconds`` (wall time of ``train``).
     """
-    args = recipe_parser(name, doc, config, length).parse_args(argv)
+    args = recipe_parser(name, doc, config, length, full=full is not None,
+                         resumable=resumable).parse_args(argv)
     if args.seed is not None:
         config = {**config, "seed": args.seed}
+    if full is not None and args.full:
+        config = {**config, **full, "data_dir": str(args.data_dir)}
+    options: dict[str, Any] = {length: getattr(args, length)}
+    if resumable:
+        state = training_state(args.out)
+        options.update(checkpoint=state, resume=state if args.resume else None)
+    device = join_process_group(args.device)
+    main_process = not dist.is_initialized() or dist.get_rank() == 0
     start = time.perf_counter()
-    checkpoint = train(config, **{length: getattr(args, length)}, device=args.device,
-                       progress=args.progress)
-    checkpoint.setdefault("train_seconds", time.perf_counter() - start)
-    write_checkpoint(checkpoint, args.out)
-    print(f"{name}: trained on {args.device} in {_total(checkpoint['train_seconds']):.0f} s; "
-          f"wrote {args.out}", flush=True)
+    try:
+        checkpoint = train(config, **options, device=device,
+                           progress=args.progress and main_process)
+        checkpoint.setdefault("train_seconds", time.perf_counter() - start)
+        if main_process:
+            write_checkpoint(checkpoint, args.out)
+            processes = f" x {dist.get_world_size()} processes" if dist.is_initialized() else ""
+            print(f"{name}: trained on {device}{processes} in "
+                  f"{_total(checkpoint['train_seconds']):.0f} s; wrote {args.out}", flush=True)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
     return checkpoint
 
 

@@ -17,6 +17,12 @@ takes a few CPU minutes::
 
     python -m ebmlab.recipes.digits_ebm                      # the full run -> ./digits_ebm.pt
     python -m ebmlab.recipes.digits_ebm --steps 20 --out /tmp/short.pt
+    python -m ebmlab.recipes.digits_ebm --steps 40 --out /tmp/short.pt --resume  # 20 more
+    torchrun --nproc_per_node=4 -m ebmlab.recipes.digits_ebm --device cuda --full
+
+``--full`` trains on MNIST (60 000 images of 28x28 grey levels, :data:`FULL`), downloaded by
+torchvision; the shipped checkpoint is the digits run. Under ``torchrun`` the batch of
+128 is the global batch and the replay buffer is split between the processes.
 
 The checkpoint (about 200 kB) holds ``config`` (:data:`CONFIG`, with the steps run), the
 network's ``state_dict``, ``buffer`` (the first ``n_saved`` states of the replay buffer)
@@ -42,8 +48,8 @@ from ._cli import run_recipe
 from ._schedule import single_threaded
 from ._store import Trained, cpu_state, frozen, read_checkpoint
 
-__all__ = ["CONFIG", "BoundedReplay", "load_checkpoint", "main", "make_data", "make_model",
-           "train"]
+__all__ = ["CONFIG", "FULL", "BoundedReplay", "load_checkpoint", "main", "make_data",
+           "make_model", "mnist", "train"]
 
 #: Everything that defines the run.
 CONFIG: dict[str, Any] = {
@@ -60,6 +66,14 @@ CONFIG: dict[str, Any] = {
     "alpha": 0.01,            # energy-magnitude regulariser
     "bounds": (0.0, 1.0),     # pixel range the chains are clamped to
     "n_saved": 256,           # buffer states kept in the checkpoint
+}
+
+#: What ``--full`` changes: MNIST's 28x28 images and a wider network, more chains.
+FULL: dict[str, Any] = {
+    "data": "mnist",
+    "hidden": (512, 512),
+    "buffer_size": 10000,
+    "steps": 20000,
 }
 
 
@@ -88,18 +102,43 @@ class BoundedReplay(MCMCReplay):
         return contrastive_loss(model, batch, negatives, alpha=self.alpha)
 
 
-def make_data() -> torch.Tensor:
-    """The training set: the 1797 digits as float32 vectors of 64 grey levels in [0, 1]."""
+def make_data(config: dict[str, Any] = CONFIG) -> torch.Tensor:
+    """The training set: the 1797 digits as float32 vectors of 64 grey levels in [0, 1]
+    (with ``config["data"] == "mnist"``, MNIST's 60 000 training images, 784 levels)."""
+    if config.get("data", "digits") == "mnist":
+        return mnist(config.get("data_dir", "data"))
     return cast(torch.Tensor, digits())  # no labels asked
+
+
+def mnist(root: str | os.PathLike[str]) -> torch.Tensor:
+    """MNIST's training images as float32 vectors ``(60000, 784)`` in [0, 1], downloaded by
+    torchvision into ``root`` the first time.
+
+    Raises
+    ------
+    ModuleNotFoundError
+        If torchvision is not installed (the message says how to install it).
+    """
+    try:
+        from torchvision.datasets import MNIST  # type: ignore[import-not-found]
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError(
+            "--full trains on MNIST, which torchvision downloads: install it with "
+            "`pip install torchvision` (the build matching your torch), then rerun.") from None
+    images = MNIST(str(root), train=True, download=True).data
+    return images.reshape(len(images), -1).float().div_(255)
 
 
 def make_model(config: dict[str, Any] = CONFIG) -> MLPEnergy:
     """A fresh (untrained) energy network of the configured size."""
-    return MLPEnergy(64, hidden=tuple(config["hidden"]))
+    inputs = 784 if config.get("data", "digits") == "mnist" else 64
+    return MLPEnergy(inputs, hidden=tuple(config["hidden"]))
 
 
 def train(config: dict[str, Any] = CONFIG, *, steps: int | None = None,
-          device: str | torch.device = "cpu", progress: bool = False) -> dict[str, Any]:
+          device: str | torch.device = "cpu", progress: bool = False,
+          checkpoint: str | os.PathLike[str] | None = None,
+          resume: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Train from scratch; deterministic on the CPU (single-threaded).
 
     Parameters
@@ -113,6 +152,9 @@ def train(config: dict[str, Any] = CONFIG, *, steps: int | None = None,
         Where to train (the random numbers are drawn on the CPU either way).
     progress : bool
         Show a progress bar.
+    checkpoint, resume : path, optional
+        ``fit``'s training state: where to save it (every 500 steps and at the end) and
+        where to continue from (see :func:`ebmlab.training.fit`).
 
     Returns
     -------
@@ -128,9 +170,11 @@ def train(config: dict[str, Any] = CONFIG, *, steps: int | None = None,
             buffer_size=config["buffer_size"], reinit_prob=config["reinit_prob"],
             step_size=config["step_size"], noise_scale=config["noise_scale"],
             n_steps=config["n_steps"], alpha=config["alpha"], bounds=tuple(config["bounds"]))
-        history = fit(model, make_data().to(device), objective, steps=steps,
+        history = fit(model, make_data(config).to(device), objective, steps=steps,
                       batch_size=config["batch_size"], lr=config["lr"],
-                      generator=make_generator(config["seed"] + 1), progress=progress)
+                      generator=make_generator(config["seed"] + 1),
+                      progress=progress, checkpoint=checkpoint,
+                      checkpoint_every=None if checkpoint is None else 500, resume=resume)
     if objective.buffer is None:
         raise RuntimeError("fit did not initialise the replay buffer.")
     return {
@@ -166,7 +210,8 @@ def load_checkpoint(path: str | os.PathLike[str] | None = None) -> Trained:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Command line: train and write the checkpoint (``--help`` lists the options)."""
-    return run_recipe("digits_ebm", __doc__ or "", train, CONFIG, argv)
+    return run_recipe("digits_ebm", __doc__ or "", train, CONFIG, argv, full=FULL,
+                      resumable=True)
 
 
 if __name__ == "__main__":

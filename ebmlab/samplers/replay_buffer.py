@@ -141,7 +141,7 @@ class ReplayBuffer:
             x = torch.where(mask, fresh, x)
         return x, idx
 
-    def update(self, idx: Tensor, x: Tensor) -> None:
+    def update(self, idx: Tensor, x: Tensor, *, validate: bool = True) -> None:
         """Write states ``x`` (detached) back to slots ``idx``.
 
         Parameters
@@ -150,6 +150,10 @@ class ReplayBuffer:
             ``(n,)`` slot indices, as returned by :meth:`sample`.
         x : torch.Tensor
             ``(n, *event_shape)`` new states.
+        validate : bool
+            Check that ``idx`` names slots of the buffer. The check reads ``idx`` back
+            from the device; a caller passing the indices :meth:`sample` returned (as
+            :func:`ebmlab.training.fit` does) may pass ``False``.
         """
         if not isinstance(idx, Tensor) or idx.dim() != 1 or idx.dtype not in (
             torch.int64, torch.int32
@@ -159,7 +163,9 @@ class ReplayBuffer:
         check_batch(x, "x", event_shape=self.event_shape, floating=True)
         if x.shape[0] != idx.shape[0]:
             raise ValueError(f"x holds {x.shape[0]} states but idx names {idx.shape[0]} slots.")
-        if idx.numel() and not (0 <= int(idx.min()) and int(idx.max()) < self.capacity):
+        in_range = not validate or not idx.numel() or (
+            0 <= int(idx.min()) and int(idx.max()) < self.capacity)
+        if not in_range:
             raise ValueError(f"idx must name slots 0 to {self.capacity - 1} of the buffer, got "
                              f"indices from {int(idx.min())} to {int(idx.max())}.")
         self.data[idx.to(self.device)] = x.detach().to(device=self.device, dtype=self.data.dtype)

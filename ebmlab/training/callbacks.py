@@ -43,9 +43,14 @@ class MetricSchedule:
         ``every``.
     eval_every : int
         The default period.
+    average : callable, optional
+        Maps the values of one evaluation (a dict of floats) to those recorded; in
+        data-parallel training, their average over the processes.
     """
 
-    def __init__(self, callbacks: Metric | Iterable[Metric], eval_every: int):
+    def __init__(self, callbacks: Metric | Iterable[Metric], eval_every: int, *,
+                 average: Callable[[dict[str, float]], dict[str, float]] | None = None):
+        self.average = average
         eval_every = check_int(eval_every, "eval_every", minimum=1)
         if callable(callbacks):
             callbacks = (callbacks,)
@@ -66,9 +71,12 @@ class MetricSchedule:
         for name, every, cb in self.entries:
             if step == 0 or step % every == 0 or step == total:
                 value = cb(model)
-                values = value if isinstance(value, dict) else {name: value}
+                values = {str(k): float(v) for k, v in
+                          (value if isinstance(value, dict) else {name: value}).items()}
+                if self.average is not None:
+                    values = self.average(values)
                 for key, v in values.items():
-                    history.record(str(key), step, float(v))
+                    history.record(key, step, v)
 
 
 class ExactLogLikelihood:

@@ -2,7 +2,9 @@
 
 A checkpoint file is one header line -- the format tag and the SHA-256 of the payload --
 followed by the payload, a :func:`torch.save` of the run's state: model, optimiser,
-method (state and options), batch order, step, RNG states and history. Writing goes to a
+method (state and options), batch order, step, RNG states and history; a data-parallel
+run adds ``ranks``: its number of processes and each one's generator state (the method
+state is that of the whole run, every process's chains joined). Writing goes to a
 temporary file that replaces the checkpoint only once complete, and the checkpoint it
 replaces is kept as ``<name>.prev<suffix>``. Reading checks the header and the checksum
 before loading (``weights_only``), and a resume checks that the run's settings are
@@ -19,7 +21,7 @@ import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -29,7 +31,7 @@ from .history import History
 from .methods import Method
 from .optimizer import OptimizerLike
 
-__all__ = ["FORMAT", "load_checkpoint", "previous_checkpoint", "read_checkpoint",
+__all__ = ["FORMAT", "Resumed", "load_checkpoint", "previous_checkpoint", "read_checkpoint",
            "save_checkpoint", "write_checkpoint"]
 
 FORMAT = "ebmlab.fit/2"
@@ -115,27 +117,46 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def write_checkpoint(path: str | os.PathLike[str], *, step: int, model: nn.Module,
                      optimizer: OptimizerLike, method: Method, batches: Batches,
-                     history: History, generator: torch.Generator | None) -> None:
-    """Save everything a resumed run needs to continue exactly (see :func:`read_checkpoint`)."""
-    save_checkpoint({
+                     history: History, generator: torch.Generator | None,
+                     method_state: dict[str, Any] | None = None,
+                     ranks: dict[str, Any] | None = None) -> None:
+    """Save everything a resumed run needs to continue exactly (see :func:`read_checkpoint`).
+
+    ``method_state`` replaces ``method.state_dict()`` (a data-parallel run passes every
+    process's state joined) and ``ranks`` is stored as it is (``{"world_size": W,
+    "generators": [state of process 0, ...]}``).
+    """
+    state = {
         "step": step, "method": method.name, "method_options": method.options(),
         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-        "method_state": method.state_dict(), "batches": batches.state_dict(),
-        "rng": _capture_rng(generator), "history": history.to_dict(),
-    }, path)
+        "method_state": method.state_dict() if method_state is None else method_state,
+        "batches": batches.state_dict(), "rng": _capture_rng(generator),
+        "history": history.to_dict(),
+    }
+    if ranks is not None:
+        state["ranks"] = ranks
+    save_checkpoint(state, path)
+
+
+class Resumed(NamedTuple):
+    """What :func:`read_checkpoint` returns."""
+
+    generator: torch.Generator | None
+    """The generator to continue with."""
+    ranks: dict[str, Any] | None
+    """The ``ranks`` entry of a data-parallel run's checkpoint (None for one process)."""
 
 
 def read_checkpoint(path: str | os.PathLike[str], *, model: nn.Module,
                     optimizer: OptimizerLike, method: Method, batches: Batches,
-                    history: History, generator: torch.Generator | None
-                    ) -> torch.Generator | None:
+                    history: History, generator: torch.Generator | None) -> Resumed:
     """Load checkpoint ``path`` into a run set up like the one that wrote it.
 
     Checks that the method and its options are those of the checkpoint, then restores
     the model, optimiser, method state, batch order and history (in place) and the RNG
     states. Returns the generator to continue with (``generator`` with the saved state,
     a new one if the run had none, or None if the checkpointed run drew from torch's
-    global RNG).
+    global RNG) and, for a data-parallel run, its ``ranks`` entry.
 
     Raises
     ------
@@ -161,7 +182,7 @@ def read_checkpoint(path: str | os.PathLike[str], *, model: nn.Module,
     restored = History.from_dict(state["history"])
     history.loss[:], history.metrics, history.wall_time = (restored.loss, restored.metrics,
                                                            restored.wall_time)
-    return _restore_rng(state["rng"], generator)
+    return Resumed(_restore_rng(state["rng"], generator), state.get("ranks"))
 
 
 def _capture_rng(generator: torch.Generator | None) -> dict[str, Any]:

@@ -19,6 +19,13 @@ With ``sync_every=1`` that is exactly :math:`\theta_{j-2}`.
 The optional bounds catch a blow-up before it reaches ``inf``: ``max_param_norm`` on the
 Euclidean norm of all parameters together, ``max_energy`` on :math:`|E|` of the last
 minibatch. Both are read at the syncs, with the losses: one device read per sync.
+
+In data-parallel training (``ebmlab.training.distributed``) the processes exchange these
+numbers at every sync before reading them -- the losses summed (each weighted by the
+process's share of the batch), the checks at their worst -- so every process takes the
+same decision and restores the same snapshot (their parameters are equal). A sampler
+that diverges on one process makes that step's loss NaN there, which all processes see
+at the next sync.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import torch
 from torch import nn
 
 from ..samplers import SamplerDivergedError
+from .distributed import DataParallel
 from .history import History
 
 __all__ = ["DivergenceGuard", "TrainingDivergedError"]
@@ -75,10 +83,13 @@ class DivergenceGuard:
     max_energy, max_param_norm : float, optional
         Bounds on :math:`\\max_b |E(x_b)|` over the last minibatch and on the parameters'
         norm.
+    parallel : DataParallel, optional
+        The data-parallel run this process is part of: the syncs are collective.
     """
 
     def __init__(self, model: nn.Module, history: History, *, method: str, advice: str,
-                 max_energy: float | None = None, max_param_norm: float | None = None):
+                 max_energy: float | None = None, max_param_norm: float | None = None,
+                 parallel: DataParallel | None = None):
         named = [(n, t.detach()) for n, t in model.state_dict(keep_vars=True).items()
                  if isinstance(t, torch.Tensor) and t.is_floating_point()]
         self.model = model
@@ -94,6 +105,8 @@ class DivergenceGuard:
         self._candidate = [t.clone() for t in self._tensors]
         self._verified_step = self._candidate_step = history.steps
         self._losses: list[torch.Tensor] = []
+        self.parallel = parallel
+        self._sampler_errors: dict[int, SamplerDivergedError] = {}
 
     @property
     def pending(self) -> int:
@@ -110,15 +123,19 @@ class DivergenceGuard:
         Returns the losses read (also appended to the history); on a failure restores the
         last good state and raises :class:`TrainingDivergedError`.
         """
-        checks = [torch.isfinite(t).all() for t in self._tensors]
+        checks = [~torch.isfinite(t).all() for t in self._tensors]
         if self.max_param_norm is not None:
             checks.append(torch.linalg.vector_norm(
                 torch.stack([torch.linalg.vector_norm(p) for p in self._params])))
         if self.max_energy is not None:
             with torch.no_grad():
                 checks.append(self.model(batch).abs().max())
-        values = torch.stack([*self._losses, *checks]).to(torch.float64).tolist() \
-            if self._losses or checks else []
+        values: list[float] = []
+        if self._losses or checks:
+            local = torch.stack([*self._losses, *checks]).to(torch.float64)
+            if self.parallel is not None:
+                local = self.parallel.combine(local, len(self._losses))
+            values = local.tolist()
         losses, checks_read = values[:len(self._losses)], values[len(self._losses):]
         self._losses.clear()
         first = self.history.steps + 1
@@ -127,9 +144,9 @@ class DivergenceGuard:
             self.history.loss.extend(losses[:bad_loss + 1])
             self._fail(first + bad_loss, f"the loss was {losses[bad_loss]}")
         self.history.loss.extend(losses)
-        finite = checks_read[:len(self._names)]
+        non_finite = checks_read[:len(self._names)]
         bounds = checks_read[len(self._names):]
-        bad_names = [n for n, ok in zip(self._names, finite, strict=True) if not ok]
+        bad_names = [n for n, bad in zip(self._names, non_finite, strict=True) if bad]
         if bad_names:
             self._fail(step + 1, "the parameters " + ", ".join(bad_names) + " became non-finite")
         if self.max_param_norm is not None:
@@ -145,8 +162,17 @@ class DivergenceGuard:
         self._commit(step)
         return losses
 
-    def sampler_diverged(self, step: int, error: SamplerDivergedError) -> NoReturn:
-        """Step ``step``'s sampler raised ``error``: read the pending losses, restore, raise."""
+    def sampler_diverged(self, step: int, error: SamplerDivergedError) -> torch.Tensor:
+        """Step ``step``'s sampler raised ``error``: read the pending losses, restore, raise.
+
+        In data-parallel training the other processes cannot know yet: the step's loss is
+        NaN (returned), which every process sees at the next sync, where all of them stop
+        (and this one names the sampler's error).
+        """
+        if self.parallel is not None:
+            self._sampler_errors[step] = error
+            device = self._tensors[0].device if self._tensors else None
+            return torch.tensor(math.nan, dtype=torch.float64, device=device)
         where = f" between its steps {error.first_step} and {error.last_step}"
         if self._losses:
             self.history.loss.extend(torch.stack(self._losses).to(torch.float64).tolist())
@@ -165,6 +191,10 @@ class DivergenceGuard:
 
     def _fail(self, step: int, what: str, cause: Exception | None = None) -> NoReturn:
         """Step ``step`` failed: restore the latest snapshot known to be good, then raise."""
+        if step in self._sampler_errors and self.parallel is not None:
+            error = cause = self._sampler_errors[step]
+            what += (f" (on process {self.parallel.rank}, whose sampler's chains became "
+                     f"non-finite between its steps {error.first_step} and {error.last_step})")
         use_candidate = self._candidate_step <= step - 2
         snapshot = self._candidate if use_candidate else self._verified
         restored = self._candidate_step if use_candidate else self._verified_step

@@ -4,7 +4,9 @@ One loop runs every method of the course (exact MLE, CD-:math:`k`, PCD, score
 matching, sliced and denoising score matching, NCSN, MCMC training with a replay
 buffer): the method (:class:`~ebmlab.training.Method`) turns a minibatch into a gradient,
 and the loop draws the minibatches, steps the optimiser -- in one place -- records the
-history, evaluates metrics, writes checkpoints and guards against divergence.
+history, evaluates metrics, writes checkpoints and guards against divergence. Under
+``torchrun`` (a ``torch.distributed`` process group) the same loop trains data-parallel,
+with what the processes share in ``ebmlab.training.distributed``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ..utils import make_generator, seed_torch
 from .batches import Batches, check_training_data
 from .callbacks import MetricSchedule
 from .checkpoint import read_checkpoint, write_checkpoint
+from .distributed import DataParallel, check_distributable, note_redistributed
 from .guard import DivergenceGuard, TrainingDivergedError
 from .history import History
 from .methods import Method, make_method
@@ -88,7 +91,8 @@ def fit(
         total, those of a resumed run included; an epoch is
         :math:`\lceil N / \text{batch\_size}\rceil` steps.
     batch_size : int
-        Minibatch size (capped at ``N``; the last batch of an epoch may be smaller).
+        Minibatch size (capped at ``N``; the last batch of an epoch may be smaller). In
+        data-parallel training, the global batch: each process takes its share.
     lr : float, optional
         Learning rate of an optimiser given by name (default ``1e-3``).
     optimizer : None, "adam", "adamw", "sgd", Optimizer or callable
@@ -134,19 +138,41 @@ def fit(
     Returns
     -------
     History
-        Per-step losses and the metrics of the callbacks.
+        Per-step losses and the metrics of the callbacks (in data-parallel training, the
+        same on every process: the losses of the global batches, the metrics averaged).
+
+    Notes
+    -----
+    **Data-parallel training.** When a ``torch.distributed`` process group of several
+    processes is initialised (``torchrun --nproc_per_node=N script.py``, the script
+    calling ``torch.distributed.init_process_group("gloo")`` on CPUs or ``("nccl")``, one
+    GPU per process), every process calls ``fit`` with the same arguments and they train
+    one model together (``ebmlab.training.distributed``): rank 0's parameters and
+    generator are broadcast at the start; every process draws the same batch order and
+    takes its share of each global batch of ``batch_size``; the gradients are averaged
+    (weighted by the shares) before each optimiser step, so a deterministic method gives
+    the parameters of one process with the same ``batch_size``; persistent chains and
+    replay buffers (``n_chains``, ``buffer_size``: the totals) are split between the
+    processes, each drawing its own noise; the divergence guard decides for all of them at
+    once; rank 0 shows the progress and writes the checkpoints, which hold every
+    process's chains and generator. A resume by as many processes continues exactly; by
+    another number it redistributes the chains and says so.
 
     Raises
     ------
     ValueError, TypeError
         Unknown method or option, a method that does not apply to the model or data,
         data of the wrong shape, dtype, device or values, invalid settings, a checkpoint
-        that does not match the run.
+        that does not match the run, a method that cannot be distributed (in
+        data-parallel training).
     TrainingDivergedError
         A non-finite loss, parameter or sample, or a bound exceeded. The model is
         restored to the last parameters known to be good (see
         ``ebmlab.training.guard``; the optimiser's state is not restored); the error
         carries the history so far.
+    ebmlab.training.distributed.DistributedTimeoutError
+        In data-parallel training, when another process stopped or hung (after the
+        process group's timeout).
 
     Examples
     --------
@@ -165,30 +191,51 @@ def fit(
     batches = Batches(data, check_int(batch_size, "batch_size", minimum=1))
     total = _total_steps(epochs, steps, batches.per_epoch)
     generator = _generator(seed, generator, data.device)
+    parallel = DataParallel.current()
+    if parallel is not None:  # one batch order, one model: rank 0's
+        check_distributable(method)
+        parallel.check_batches(batches.n, batches.batch_size)
+        generator = parallel.broadcast_start(model, generator)
     opt = make_optimizer(optimizer, model, lr)
     params = [p for group in opt.param_groups for p in group["params"]]
     clip = None if grad_clip is None else check_number(grad_clip, "grad_clip", greater_than=0)
-    metrics = MetricSchedule(callbacks, eval_every)
+    metrics = MetricSchedule(callbacks, eval_every,
+                             average=None if parallel is None else parallel.mean)
     every = _checkpoint_period(checkpoint, checkpoint_every, total)
     sync_every = check_int(sync_every, "sync_every", minimum=1)
-    method.init(model, data, generator)
+    method.init(model, data, generator)  # every chain of the run (all processes alike)
     history = History(method=method.name)
+    ranks = None
     if resume is not None:
-        generator = read_checkpoint(resume, model=model, optimizer=opt, method=method,
-                                    batches=batches, history=history, generator=generator)
+        generator, ranks = read_checkpoint(resume, model=model, optimizer=opt, method=method,
+                                           batches=batches, history=history,
+                                           generator=generator)
         _check_resumable(resume, history.steps, total)
-    guard = _guard(model, data, history, method, opt, clip, max_energy, max_param_norm)
+    chain_generator = generator  # the chains' and the noise's; per process in parallel
+    if parallel is not None and generator is not None:
+        method.keep_share(parallel.rows)
+        chain_generator = parallel.chain_generator(generator, resume, ranks)
+    elif ranks is not None:
+        note_redistributed(resume, ranks["world_size"], 1)
+    guard = _guard(model, data, history, method, opt, clip, max_energy, max_param_norm,
+                   parallel)
     clock = time.perf_counter()
     with tqdm(total=total, initial=history.steps, desc=f"fit[{method.name}]", unit="step",
-              disable=not progress, dynamic_ncols=True) as bar:
+              disable=not progress or (parallel is not None and not parallel.is_main),
+              dynamic_ncols=True) as bar:
         if history.steps == 0:
             metrics.evaluate(model, 0, total, history)
         for step in range(history.steps + 1, total + 1):
-            batch = batches.next(generator)
+            batch, weight = batches.next(generator), 1.0
+            if parallel is not None:  # this process's rows, and their share of the batch
+                batch, weight = parallel.share(batch)
             try:  # sets the parameters' .grad (no zero_grad: it replaces the last step's)
-                loss = method.compute_gradient(model, batch, generator)
+                loss = method.compute_gradient(model, batch, chain_generator)
             except SamplerDivergedError as error:
-                guard.sampler_diverged(step, error)
+                loss = guard.sampler_diverged(step, error)  # raises, but in parallel
+            if parallel is not None:
+                parallel.average_gradients(params, weight)
+                loss = loss * weight
             if clip is not None:
                 torch.nn.utils.clip_grad_norm_(params, clip)
             opt.step()  # the one parameter update of the loop
@@ -200,9 +247,8 @@ def fit(
             if save and checkpoint is not None:
                 history.wall_time += time.perf_counter() - clock
                 clock = time.perf_counter()
-                write_checkpoint(checkpoint, step=step, model=model, optimizer=opt,
-                                 method=method, batches=batches, history=history,
-                                 generator=generator)
+                _save(checkpoint, step, model, opt, method, batches, history, generator,
+                      chain_generator, parallel)
     history.wall_time += time.perf_counter() - clock
     return history
 
@@ -242,9 +288,30 @@ def _check_resumable(resume: object, done: int, total: int) -> None:
                          f"before the checkpoint included: pass at least steps={done}.")
 
 
+def _save(path: str | os.PathLike[str], step: int, model: nn.Module, optimizer: OptimizerLike,
+          method: Method, batches: Batches, history: History,
+          generator: torch.Generator | None, chain_generator: torch.Generator | None,
+          parallel: DataParallel | None) -> None:
+    """Write the checkpoint; in data-parallel training, rank 0 writes every process's
+    chains (joined) and generator state, and the others wait until it is written."""
+    if parallel is None:
+        write_checkpoint(path, step=step, model=model, optimizer=optimizer, method=method,
+                         batches=batches, history=history, generator=generator)
+        return
+    assert chain_generator is not None
+    shares = parallel.gather((method.state_dict(), chain_generator.get_state()))
+    if shares is not None:  # rank 0
+        write_checkpoint(path, step=step, model=model, optimizer=optimizer, method=method,
+                         batches=batches, history=history, generator=generator,
+                         method_state=method.join_shares([state for state, _ in shares]),
+                         ranks={"world_size": parallel.world_size,
+                                "generators": [rng for _, rng in shares]})
+    parallel.barrier("the checkpoint")
+
+
 def _guard(model: nn.Module, data: torch.Tensor, history: History, method: Method,
            optimizer: OptimizerLike, clip: float | None, max_energy: object,
-           max_param_norm: object) -> DivergenceGuard:
+           max_param_norm: object, parallel: DataParallel | None) -> DivergenceGuard:
     """The divergence guard, with the bounds checked and the advice of its message."""
     energy_bound = None if max_energy is None else check_number(max_energy, "max_energy",
                                                                 greater_than=0)
@@ -263,7 +330,8 @@ def _guard(model: nn.Module, data: torch.Tensor, history: History, method: Metho
     if method.hint:
         advice.append(method.hint)
     return DivergenceGuard(model, history, method=method.name, advice="; ".join(advice),
-                           max_energy=energy_bound, max_param_norm=norm_bound)
+                           max_energy=energy_bound, max_param_norm=norm_bound,
+                           parallel=parallel)
 
 
 def _show(bar: tqdm, losses: list[float]) -> None:

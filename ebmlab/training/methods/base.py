@@ -12,7 +12,10 @@ What ``fit`` asks of a method, in the order it asks:
   autograd, the route of every method except CD and PCD on an RBM, which use the
   textbook closed form;
 * :meth:`Method.state_dict` / :meth:`Method.load_state_dict` -- the persistent state, for
-  checkpoints, and :meth:`Method.options` -- the settings, which a resumed run must share.
+  checkpoints, and :meth:`Method.options` -- the settings, which a resumed run must share;
+* in data-parallel training (``ebmlab.training.distributed``), :meth:`Method.keep_share`
+  -- keep this process's rows of the persistent chains -- and :meth:`Method.join_shares`
+  -- the state of the whole run from the states of the processes, for checkpoints.
 
 Built-in methods are keyword-only dataclasses whose fields are their options.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -132,6 +136,21 @@ class Method(abc.ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the state returned by :meth:`state_dict`."""
         return None
+
+    def keep_share(self, rows: Callable[[int], slice]) -> None:
+        """Keep only this process's share of the persistent chains (data-parallel training).
+
+        ``rows(n)`` is the slice of ``n`` chains this process owns. Called after
+        :meth:`init` (and after :meth:`load_state_dict` on a resume), when the state holds
+        every chain of the run. Nothing to split by default; a method that keeps state
+        overrides this and :meth:`join_shares`, or it cannot be distributed.
+        """
+        return None
+
+    def join_shares(self, states: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """The state of the whole run from the :meth:`state_dict` of every process, in rank
+        order: the inverse of :meth:`keep_share` (what a checkpoint holds)."""
+        return dict(states[0]) if states else {}
 
 
 def describe_option(value: object) -> Any:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import abc
 import functools
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -65,7 +66,7 @@ class ExactMLE(KeywordOptions, Method):
 
     def loss(self, model: nn.Module, batch: torch.Tensor,
              generator: torch.Generator | None) -> torch.Tensor:
-        return exact_nll(model, batch, log_partition=self.log_partition)
+        return exact_nll(model, batch, log_partition=self.log_partition, validate=False)
 
 
 @dataclass(kw_only=True)
@@ -283,3 +284,20 @@ class PersistentCD(_NegativePhase):
         chains, hidden = state.get("chains"), state.get("hidden")
         self._chains = None if chains is None else chains.clone()
         self._hidden = None if hidden is None else hidden.clone()
+
+    def keep_share(self, rows: Callable[[int], slice]) -> None:
+        """Keep this process's rows of the chains (and of their hidden probabilities);
+        with ``n_chains=None`` the chains start at this process's share of the batch."""
+        if self._chains is not None:
+            mine = rows(self._chains.shape[0])
+            self._chains = self._chains[mine].clone()
+            self._hidden = None if self._hidden is None else self._hidden[mine].clone()
+
+    def join_shares(self, states: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Every process's chains, concatenated in rank order."""
+        joined: dict[str, Any] = {}
+        for key in ("chains", "hidden"):
+            parts = [state.get(key) for state in states]
+            tensors = [p for p in parts if isinstance(p, torch.Tensor)]
+            joined[key] = torch.cat(tensors) if len(tensors) == len(parts) else None
+        return joined

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -114,7 +115,7 @@ class MCMCReplay(KeywordOptions, Method):
             run = run_chain(self._kernel.init(x0), [(self._kernel, self.n_steps)],
                             generator=generator)
         negatives = run.state.position
-        self._buffer.update(slots, negatives)
+        self._buffer.update(slots, negatives, validate=False)
         return contrastive_loss(model, batch, negatives, alpha=self.alpha, validate=False)
 
     def state_dict(self) -> dict[str, Any]:
@@ -123,6 +124,22 @@ class MCMCReplay(KeywordOptions, Method):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("buffer") is not None and self._buffer is not None:
             self._buffer.load_state_dict(state["buffer"])
+
+    def keep_share(self, rows: Callable[[int], slice]) -> None:
+        """Keep this process's slots of the replay buffer (``buffer_size`` is the total)."""
+        if self._buffer is not None:
+            state = self._buffer.state_dict()
+            state["data"] = state["data"][rows(self._buffer.capacity)]
+            state["capacity"] = state["data"].shape[0]
+            self._buffer.load_state_dict(state)
+
+    def join_shares(self, states: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """One buffer holding every process's slots, in rank order."""
+        buffers = [state["buffer"] for state in states if state.get("buffer") is not None]
+        if len(buffers) < len(states):
+            return {"buffer": None}
+        data = torch.cat([buffer["data"] for buffer in buffers])
+        return {"buffer": {**buffers[0], "data": data, "capacity": data.shape[0]}}
 
 
 class _UniformBox:

@@ -56,7 +56,7 @@ class ScoreMatching(_ContinuousMethod):
 
     def loss(self, model: nn.Module, batch: torch.Tensor,
              generator: torch.Generator | None) -> torch.Tensor:
-        return score_matching_loss(model, batch)
+        return score_matching_loss(model, batch, validate=False)
 
 
 @dataclass(kw_only=True)
@@ -86,7 +86,8 @@ class SlicedScoreMatching(_ContinuousMethod):
     def loss(self, model: nn.Module, batch: torch.Tensor,
              generator: torch.Generator | None) -> torch.Tensor:
         return sliced_score_matching_loss(model, batch, self.n_projections,
-                                          self.variance_reduced, generator=generator)
+                                          self.variance_reduced, generator=generator,
+                                          validate=False)
 
 
 @dataclass(kw_only=True)
@@ -113,7 +114,8 @@ class DenoisingScoreMatching(_ContinuousMethod):
 
     def loss(self, model: nn.Module, batch: torch.Tensor,
              generator: torch.Generator | None) -> torch.Tensor:
-        return denoising_score_matching_loss(model, batch, self.sigma, generator=generator)
+        return denoising_score_matching_loss(model, batch, self.sigma, generator=generator,
+                                             validate=False)
 
 
 @dataclass(kw_only=True)
@@ -149,5 +151,6 @@ class NCSN(_ContinuousMethod):
              generator: torch.Generator | None) -> torch.Tensor:
         if self._ladder is None:
             raise RuntimeError("NCSN.init(model, data, generator) must be called before loss().")
-        return multiscale_dsm_loss(model, batch, self._ladder, generator=generator)
+        return multiscale_dsm_loss(model, batch, self._ladder, generator=generator,
+                                   validate=False)
 
