@@ -3,13 +3,20 @@
 from .analytic import Banana, DoubleWell, Gaussian, GaussianMixture, Ring, Wells
 from .base import Energy, EnergyFunction, score_of
 from .lattice import BoltzmannMachine, Ising
-from .neural import ConvEnergy, MLPEnergy, NoiseConditionalEnergy, NoiseConditionalScoreNet
+from .neural import (
+    ConvClassifierEnergy,
+    ConvEnergy,
+    MLPEnergy,
+    NoiseConditionalEnergy,
+    NoiseConditionalScoreNet,
+)
 from .rbm import RBM, contrastive_divergence_grad
 
 __all__ = [
     "RBM",
     "Banana",
     "BoltzmannMachine",
+    "ConvClassifierEnergy",
     "ConvEnergy",
     "DoubleWell",
     "Energy",
