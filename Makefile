@@ -18,7 +18,8 @@ NOTEBOOKS = $(sort $(wildcard book/*.ipynb) $(wildcard book/exercises/*.ipynb))
 help:
 	@echo "make book   - create .venv, install pinned deps, execute every chapter, build the HTML book"
 	@echo "make test   - the whole suite: lint, unit/property tests and docstring examples, notebooks (nbval), book build, browser"
-	@echo "make test-fast - unit and property tests and docstring examples only (edit-test loop)"
+	@echo "make test-fast - unit and property tests and docstring examples only (edit-test loop;"
+	@echo "                 not the standalone notebook runs in a fresh virtual environment)"
 	@echo "make lint | bench | clean | constraints"
 
 $(BIN)/python:
@@ -41,11 +42,11 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check ebmlab tests benchmarks solutions
 
 test-fast: $(INSTALLED)
-	$(BIN)/pytest -m "not book and not browser" -q
+	$(BIN)/pytest -m "not book and not browser and not standalone" -q
 	$(BIN)/pytest --doctest-modules -q ebmlab
 
 test: $(INSTALLED) lint
-	$(BIN)/pytest -m "not book and not browser" -q
+	$(BIN)/pytest -m "not book and not browser" -q  # includes the standalone notebook runs
 	$(BIN)/pytest --doctest-modules -q ebmlab
 	$(BIN)/pytest --nbval-lax --nbval-current-env -p no:randomly -q $(NOTEBOOKS)
 	$(MAKE) book

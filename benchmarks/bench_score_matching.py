@@ -17,30 +17,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import statistics
-import time
 from pathlib import Path
 
 import torch
 
+from ebmlab.benchmarking import time_loss
 from ebmlab.energies import MLPEnergy
 from ebmlab.objectives import score_matching_loss, sliced_score_matching_loss
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def time_loss(loss_fn, energy: torch.nn.Module, x: torch.Tensor, repeats: int) -> float:
-    """Median seconds of ``loss_fn(energy, x)`` forward + backward (after one warm-up)."""
-    times = []
-    for i in range(repeats + 1):
-        energy.zero_grad(set_to_none=True)
-        t0 = time.perf_counter()
-        loss = loss_fn(energy, x)
-        loss.backward()
-        elapsed = time.perf_counter() - t0
-        if i > 0:
-            times.append(elapsed)
-    return statistics.median(times)
 
 
 def main() -> None:

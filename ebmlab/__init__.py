@@ -53,6 +53,7 @@ from .objectives import (
     denoising_score_matching_loss,
     exact_nll,
     multiscale_dsm_loss,
+    nce_loss,
     score_matching_loss,
     sliced_score_matching_loss,
 )
@@ -146,6 +147,7 @@ __all__ = [
     "mmd",
     "mode_weights",
     "multiscale_dsm_loss",
+    "nce_loss",
     "objectives",
     "onsager_free_energy",
     "plotting",

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import re
 
+import ebmlab as el
+
 from .conftest import ROOT
+
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
 def _readme() -> str:
@@ -17,10 +21,28 @@ def test_readme_shows_exactly_the_two_setup_commands():
     assert [c for c in commands if c] == ["make book", "make test"]
 
 
-def test_readme_quick_start_runs(capsys):
-    (code,) = re.findall(r"```python\n(.*?)```", _readme(), re.S)
-    exec(compile(code, "README.md", "exec"), {})
-    lines = capsys.readouterr().out.splitlines()
-    assert abs(float(re.search(r"tensor\(([-\d.e+]+)", lines[0]).group(1))) < 1e-4  # log Z = 0
-    assert float(re.search(r"tensor\(([-\d.e+]+)", lines[1]).group(1)) < 0  # a log-likelihood
-    assert lines[2].startswith("log Z = ")
+def _quick_start() -> tuple[str, str]:
+    """The quick start's code and the output the README shows right after it."""
+    (found,) = re.findall(r"```python\n(.*?)```\n(?:(?!```).)*?```text\n(.*?)```", _readme(),
+                          re.S)
+    return found
+
+
+def test_readme_quick_start_prints_what_the_readme_shows(capsys):
+    code, shown = _quick_start()
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    printed = capsys.readouterr().out
+    # Every number, in order, as the README prints it; then the words around them.
+    assert _NUMBER.findall(printed) == _NUMBER.findall(shown), (
+        f"the quick start printed\n{printed}but the README shows\n{shown}")
+    assert _NUMBER.sub("#", printed) == _NUMBER.sub("#", shown)
+
+    # And what the numbers mean, against independent references.
+    log_z_grid, log_likelihood, ais_line = printed.splitlines()
+    assert abs(float(_NUMBER.findall(log_z_grid)[0])) < 1e-4          # normalised: log Z = 0
+    assert float(_NUMBER.findall(log_likelihood)[0]) < 0               # a log-likelihood
+    estimate, stderr, ess, runs = map(float, _NUMBER.findall(ais_line)[:4])
+    exact = float(el.exact_log_partition(namespace["rbm"]).detach())   # 2^6 hidden states
+    assert abs(estimate - exact) < 4 * stderr + 0.005, (estimate, stderr, exact)
+    assert runs == 100 and 0 < ess <= runs

@@ -1,5 +1,9 @@
 """Sphinx tweaks for the EBM Lab book (loaded through ``_config.yml``'s local_extensions).
 
+* Tell the notebooks that the book build executes them: the environment variable
+  :data:`ebmlab.notebook.BOOK_BUILD_ENV` is set before any kernel starts (kernels inherit
+  the environment), so that :func:`ebmlab.notebook.glue` hands values to myst-nb there and
+  only there.
 * Drop duplicated inline ``<script>`` blocks. sphinx-thebe registers its inline
   configuration script (``const THEBE_JS_URL = ...``) once per read of the environment,
   and Jupyter Book reads it twice, so every page declared the same ``const`` twice and
@@ -10,7 +14,10 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+from ebmlab.notebook import BOOK_BUILD_ENV
 
 
 def _deduplicate_scripts(app, pagename: str, templatename: str, context: dict[str, Any],
@@ -33,5 +40,6 @@ def _deduplicate_scripts(app, pagename: str, templatename: str, context: dict[st
 
 
 def setup(app):
+    os.environ[BOOK_BUILD_ENV] = "1"
     app.connect("html-page-context", _deduplicate_scripts, priority=100)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -11,17 +11,20 @@ model's parameters is the update of the method (descend it with any
 * :func:`score_matching_loss` — Hyvärinen (2005), exact Hessian trace;
 * :func:`sliced_score_matching_loss` — Song, Garg, Shi & Ermon (2019);
 * :func:`denoising_score_matching_loss` — Vincent (2011);
-* :func:`multiscale_dsm_loss` — the noise-conditional objective of Song & Ermon (2019).
+* :func:`multiscale_dsm_loss` — the noise-conditional objective of Song & Ermon (2019);
+* :func:`nce_loss` — noise-contrastive estimation (Gutmann & Hyvärinen 2010, 2012), in
+  which the energy carries its own learnable log-normaliser.
 
 Notation follows the course: :math:`p_\theta(x) = e^{-E_\theta(x)}/Z(\theta)`, score
 :math:`s_\theta(x) = \nabla_x \log p_\theta(x) = -\nabla_x E_\theta(x)`.
 
-The code is grouped by family in the submodules ``likelihood``, ``score_matching`` and
-``denoising``; import the losses from here.
+The code is grouped by family in the submodules ``likelihood``, ``score_matching``,
+``denoising`` and ``nce``; import the losses from here.
 """
 
 from .denoising import denoising_score_matching_loss, multiscale_dsm_loss
 from .likelihood import contrastive_loss, exact_nll
+from .nce import nce_loss
 from .score_matching import score_matching_loss, sliced_score_matching_loss
 
 __all__ = [
@@ -29,6 +32,7 @@ __all__ = [
     "denoising_score_matching_loss",
     "exact_nll",
     "multiscale_dsm_loss",
+    "nce_loss",
     "score_matching_loss",
     "sliced_score_matching_loss",
 ]

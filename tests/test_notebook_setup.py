@@ -1,0 +1,90 @@
+"""Every chapter and exercise notebook is written to run on its own (Colab, Binder, a download).
+
+Each notebook opens with the same tagged set-up cell, which installs the pinned release of
+``ebmlab`` (without replacing the reader's torch) when it is missing; no notebook reads a
+path of this repository or imports myst-nb. ``test_standalone_notebooks.py`` runs them so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import tomllib
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+import ebmlab
+
+from .conftest import ROOT
+
+NOTEBOOKS = sorted((ROOT / "book").glob("ch*.ipynb")) + sorted(
+    (ROOT / "book" / "exercises").glob("ch*.ipynb"))
+_URL = re.compile(r'"(https://[^"]+/archive/refs/tags/v([^"/]+)\.zip)"')
+
+
+def _code_cells(path: Path) -> list[dict]:
+    return [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+
+
+def _source(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def _setup_source() -> str:
+    return _source(_code_cells(NOTEBOOKS[0])[0])
+
+
+def test_the_notebooks_are_all_there():
+    names = [p.relative_to(ROOT / "book").as_posix() for p in NOTEBOOKS]
+    assert len([n for n in names if n.startswith("ch")]) == 7, names
+    assert len([n for n in names if n.startswith("exercises/")]) == 7, names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_first_cell_is_the_same_tagged_setup_cell(path):
+    first = json.loads(path.read_text())["cells"][0]
+    assert first["cell_type"] == "code" and first["id"] == "install-ebmlab"
+    assert first["metadata"].get("tags") == ["remove-cell"]  # hidden in the book only
+    assert _source(first) == _setup_source()
+
+
+def test_setup_cell_installs_the_pinned_release_from_the_book_repository():
+    source = _setup_source()
+    (url, tag), = _URL.findall(source)
+    config = (ROOT / "_config.yml").read_text()
+    repository = re.search(r"^repository:\n\s+url:\s*(\S+)", config, re.M).group(1)
+    assert url == f"{repository}/archive/refs/tags/v{tag}.zip"
+    # The pin is the release being prepared (or the current one), never an older one.
+    assert Version(tag) >= Version(ebmlab.__version__), (tag, ebmlab.__version__)
+    assert 'importlib.util.find_spec("ebmlab") is None' in source
+    assert "--no-deps" in source
+
+
+def test_setup_cell_adds_the_package_dependencies_with_torch_left_as_it_is():
+    """The cell installs ebmlab without dependencies, then pyproject's dependencies with
+    torch's upper bound dropped: pip keeps any torch >= the minimum (Colab's may be newer
+    than our pin) instead of replacing it with a multi-GB download."""
+    listed = {Requirement(r).name: Requirement(r) for r in
+              re.findall(r'"([A-Za-z][\w.-]*[<>=!~][^"]*)"', _setup_source())}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for req in map(Requirement, project["dependencies"]):
+        assert req.name in listed, f"the set-up cell does not install {req.name}"
+        minimum = {s for s in req.specifier if s.operator == ">="}
+        expected = minimum if req.name == "torch" else set(req.specifier)
+        assert set(listed.pop(req.name).specifier) == expected, req.name
+    assert not listed, f"the set-up cell installs more than ebmlab needs: {sorted(listed)}"
+
+
+_REPOSITORY_PATHS = re.compile(r"book/|checkpoints|scripts|benchmarks|Path\(|sys\.path|"
+                               r"__file__|\bopen\(|myst_nb")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_no_notebook_reads_the_repository_or_needs_the_book_tooling(path):
+    for number, cell in enumerate(_code_cells(path)[1:], start=2):
+        for line in _source(cell).splitlines():
+            code = line.split("#")[0]
+            assert not _REPOSITORY_PATHS.search(code), f"code cell {number}: {line.strip()}"

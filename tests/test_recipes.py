@@ -1,0 +1,263 @@
+"""The recipes of ``ebmlab.recipes`` reproduce the checkpoints that ship with the package.
+
+Each chapter that loads a trained model has a recipe; these tests rerun the recipe's
+``train`` (the full configuration when it is fast, otherwise a short run from the command
+line, which must be bit-identical to a short run in-process and match the start of the
+shipped loss history) and check that the shipped model has the properties the chapters
+state, against independent references (exact densities, exact scores, the
+independent-pixel model).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import ebmlab as el
+from ebmlab import recipes
+from ebmlab.recipes import digits_ebm, digits_rbm, eight_gaussians_ncsn, moons_score_matching
+
+
+def _shipped_size(name: str) -> int:
+    with recipes.shipped_checkpoint(name).open("rb") as f:
+        return len(f.read())
+
+
+def _run_from_shell(module: str, out: Path, *options: str) -> dict:
+    subprocess.run([sys.executable, "-m", f"ebmlab.recipes.{module}", *options, "--out",
+                    str(out)], check=True, capture_output=True, timeout=300)
+    return torch.load(out, map_location="cpu", weights_only=True)
+
+
+# --- the loading API --------------------------------------------------------------------------
+@pytest.mark.parametrize("name", recipes.RECIPES)
+def test_every_recipe_ships_a_small_checkpoint_that_load_reads(name):
+    assert 10_000 < _shipped_size(name) < 300_000
+    model, checkpoint = recipes.load(name)
+    assert isinstance(model, torch.nn.Module) and not model.training
+    assert not any(p.requires_grad for p in model.parameters())
+    module = getattr(recipes, name)
+    assert checkpoint["config"] == module.CONFIG
+    again = module.load_checkpoint()
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                 again.model.state_dict().values(), strict=True))
+
+
+def test_load_reads_a_checkpoint_written_by_the_recipe(tmp_path):
+    out = tmp_path / "short.pt"
+    written = digits_rbm.main(["--epochs", "2", "--seed", "3", "--out", str(out)])
+    rbm, checkpoint = recipes.load("digits_rbm", out)
+    assert checkpoint["config"] == {**digits_rbm.CONFIG, "epochs": 2, "seed": 3}
+    assert checkpoint["train_seconds"] == written["train_seconds"] > 0
+    torch.testing.assert_close(rbm.weight, written["state_dict"]["weight"], rtol=0, atol=0)
+    shipped, _ = recipes.load("digits_rbm")
+    assert not torch.allclose(rbm.weight, shipped.weight)
+
+
+def test_load_rejects_what_is_not_a_recipe_or_a_checkpoint(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown recipe 'digits'.*digits_rbm"):
+        recipes.load("digits")
+    with pytest.raises(TypeError, match="recipe name must be a str"):
+        recipes.load(4)
+    with pytest.raises(FileNotFoundError, match="no checkpoint file"):
+        recipes.load("digits_rbm", tmp_path / "missing.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a checkpoint of recipe 'digits_rbm'"):
+        recipes.load("digits_rbm", tmp_path / "other.pt")
+
+
+def test_command_line_rejects_bad_options_and_documents_them(capsys):
+    for argv in (["--epochs", "0"], ["--epochs", "two"], ["--device", "abacus"],
+                 ["--steps", "3"]):
+        with pytest.raises(SystemExit) as exc:
+            digits_rbm.main(argv)
+        assert exc.value.code == 2, argv
+    with pytest.raises(SystemExit):
+        moons_score_matching.main(["--help"])
+    usage = capsys.readouterr().out
+    assert "python -m ebmlab.recipes.moons_score_matching" in usage
+    for option in ("--steps", "--seed", "--out", "--device", "--progress"):
+        assert option in usage
+
+
+def test_short_runs_are_prefixes_recorded_in_their_config():
+    """A short run's config says what was run; training that config again repeats it."""
+    short = eight_gaussians_ncsn.train(steps=7)
+    assert short["config"] == {**eight_gaussians_ncsn.CONFIG, "steps": 7, "fine_steps": 0}
+    again = eight_gaussians_ncsn.train(short["config"])
+    assert torch.equal(short["losses"], again["losses"])
+    # Across the drop of the learning rate: 3 + 2 steps are the start of 3 + 4 steps.
+    config = {**eight_gaussians_ncsn.CONFIG, "steps": 3, "fine_steps": 4}
+    longer = eight_gaussians_ncsn.train(config)
+    prefix = eight_gaussians_ncsn.train(config, steps=5)
+    assert prefix["config"] == {**config, "fine_steps": 2}
+    assert torch.equal(prefix["losses"], longer["losses"][:5])
+
+
+# --- chapter 4: the RBM on binarized digits ---------------------------------------------------
+@pytest.mark.slow
+def test_digits_rbm_checkpoint_is_reproduced_by_its_recipe():
+    """The full CD-1 run (about 10 s single-threaded) gives the shipped parameters."""
+    _, stored = recipes.load("digits_rbm")
+    fresh = digits_rbm.train()
+    assert fresh["config"] == stored["config"] == digits_rbm.CONFIG
+    assert set(fresh["state_dict"]) == set(stored["state_dict"]) == {
+        "weight", "visible_bias", "hidden_bias"}
+    for name, value in stored["state_dict"].items():
+        assert value.dtype == torch.float64, name
+        torch.testing.assert_close(fresh["state_dict"][name], value, rtol=0.0, atol=1e-9,
+                                   msg=lambda m, name=name: f"{name}: {m}")
+
+
+def test_digits_rbm_checkpoint_is_better_than_independent_pixels():
+    """What chapter 4 relies on: an RBM that beats the independent-pixel model (its AIS
+    base) on the training digits."""
+    rbm, _ = recipes.load("digits_rbm")
+    assert rbm.n_visible == 64 and rbm.weight.dtype == torch.float64
+    data = digits_rbm.make_data()
+    base = digits_rbm.data_log_odds(data)
+    m = torch.sigmoid(base)
+    independent = (data * torch.log(m) + (1 - data) * torch.log1p(-m)).sum(1).mean()
+    g = torch.Generator().manual_seed(0)
+    est = el.metrics.ais_log_likelihood(rbm, data, n_temperatures=300, n_runs=50,
+                                        base_visible_bias=base, generator=g)
+    assert float(est.stderr) < 0.2
+    assert float(est.log_likelihood) > float(independent) + 5.0
+
+
+# --- chapter 7: the deep EBM on 8x8 digits ----------------------------------------------------
+# The full run (6000 steps, about 3 CPU minutes) is too long for a test: a short run of the
+# recipe from the shell must be bit-identical to a short run of its ``train`` function, and
+# its first losses must match the start of the shipped loss history.
+_SHORT = 12
+
+
+@pytest.mark.slow
+def test_digits_ebm_short_run_from_the_shell_is_bit_identical(tmp_path):
+    from_shell = _run_from_shell("digits_ebm", tmp_path / "short.pt", "--steps", str(_SHORT))
+    in_process = digits_ebm.train(steps=_SHORT)
+    assert from_shell["config"] == in_process["config"] == {**digits_ebm.CONFIG,
+                                                            "steps": _SHORT}
+    assert set(from_shell["state_dict"]) == set(in_process["state_dict"])
+    for name, value in in_process["state_dict"].items():
+        assert torch.equal(from_shell["state_dict"][name], value), name
+    assert torch.equal(from_shell["buffer"], in_process["buffer"])
+    assert torch.equal(from_shell["loss"], in_process["loss"])
+    _, stored = recipes.load("digits_ebm")
+    torch.testing.assert_close(in_process["loss"], stored["loss"][:_SHORT], rtol=0.0,
+                               atol=1e-4)
+
+
+def test_digits_ebm_checkpoint_is_made_with_the_recipe_settings():
+    _, stored = recipes.load("digits_ebm")
+    assert stored["loss"].shape == (digits_ebm.CONFIG["steps"],)
+    assert bool(torch.isfinite(stored["loss"]).all())
+    assert set(stored["state_dict"]) == set(digits_ebm.make_model().state_dict())
+    buffer = stored["buffer"]
+    assert buffer.shape == (digits_ebm.CONFIG["n_saved"], 64)
+    assert float(buffer.min()) >= 0.0 and float(buffer.max()) <= 1.0
+
+
+def test_digits_ebm_checkpoint_has_the_properties_chapter_7_states():
+    """Noise far above the data, samples (buffer and fresh chains) at the data's level."""
+    model, checkpoint = recipes.load("digits_ebm")
+    config, buffer = checkpoint["config"], checkpoint["buffer"]
+    g = torch.Generator().manual_seed(0)
+    data = digits_ebm.make_data()
+    noise = torch.rand(len(data), 64, generator=g)
+    fresh = el.langevin(model, torch.rand(36, 64, generator=g), step_size=config["step_size"],
+                        noise_scale=config["noise_scale"], n_steps=300,
+                        bounds=tuple(config["bounds"]), generator=g).samples
+    with torch.no_grad():
+        e_data, e_noise = model(data), model(noise)
+        e_buffer, e_fresh = model(buffer), model(fresh)
+    gap = float(e_noise.mean() - e_data.mean())
+    assert gap > 3.0                                  # the opening figure's claim
+    assert gap > 20 * float(e_data.std())
+    for e in (e_buffer, e_fresh):
+        assert abs(float(e.mean() - e_data.mean())) < 0.1 * gap
+    assert float(e_fresh.mean()) < float(e_data.mean())   # cold Langevin: valley floors
+    mmd_buffer = float(el.mmd(buffer, data[:1000]))
+    mmd_noise = float(el.mmd(noise[:256], data[:1000]))
+    assert mmd_buffer < 0.05 * mmd_noise
+
+
+# --- chapters 5 and 6: score matching on two moons, the NCSN on eight Gaussians ---------------
+# Both full runs take minutes: a short run of each recipe from the shell must be bit-identical
+# to a short run of its ``train`` function and match the start of the shipped loss histories;
+# the shipped networks must have the properties the chapters state.
+_SCORE_SHORT = 10
+_MOONS_BOUNDS = ((-1.75, 2.75), (-1.25, 1.75))
+
+
+@pytest.mark.slow
+def test_moons_score_matching_short_run_from_the_shell_is_bit_identical(tmp_path):
+    from_shell = _run_from_shell("moons_score_matching", tmp_path / "short.pt",
+                                 "--steps", str(_SCORE_SHORT))
+    _, stored = recipes.load("moons_score_matching")
+    assert from_shell["config"] == {**stored["config"], "steps": _SCORE_SHORT,
+                                    "fine_steps": 0}
+    for method in moons_score_matching.METHODS:
+        model, losses = moons_score_matching.train_method(method, from_shell["config"])
+        shell_state = from_shell["models"][method]
+        assert set(shell_state) == set(model.state_dict()), method
+        for name, value in model.state_dict().items():
+            assert torch.equal(shell_state[name], value), (method, name)
+        assert torch.equal(from_shell["losses"][method], losses), method
+        torch.testing.assert_close(losses, stored["losses"][method][:_SCORE_SHORT], rtol=1e-5,
+                                   atol=1e-5, msg=lambda m, method=method: f"{method}: {m}")
+
+
+def test_moons_score_matching_checkpoint_has_the_properties_chapter_5_states():
+    """Full loss histories; every fit within 0.2 nats (KL on a grid) of the true two-moons
+    density and less than half as far as the best single Gaussian."""
+    models, stored = recipes.load("moons_score_matching")
+    config = stored["config"]
+    total = config["steps"] + config["fine_steps"]
+    true_density = moons_score_matching.moons_density(config["noise"])
+    data = moons_score_matching.make_data().double()
+    gauss = el.Gaussian(data.mean(0), torch.cov(data.T, correction=0))
+    kl_gauss = float(el.kl_divergence_grid(true_density, gauss, _MOONS_BOUNDS, resolution=120))
+    assert list(models) == list(moons_score_matching.METHODS)
+    for method, model in models.items():
+        assert stored["losses"][method].shape == (total,), method
+        assert bool(torch.isfinite(stored["losses"][method]).all()), method
+        kl = float(el.kl_divergence_grid(true_density, model, _MOONS_BOUNDS, resolution=120))
+        assert kl < 0.2 and kl < 0.5 * kl_gauss, (method, kl, kl_gauss)
+
+
+@pytest.mark.slow
+def test_eight_gaussians_ncsn_short_run_from_the_shell_is_bit_identical(tmp_path):
+    from_shell = _run_from_shell("eight_gaussians_ncsn", tmp_path / "short.pt",
+                                 "--steps", str(_SCORE_SHORT))
+    in_process = eight_gaussians_ncsn.train(steps=_SCORE_SHORT)
+    assert from_shell["config"] == in_process["config"]
+    assert set(from_shell["model"]) == set(in_process["model"])
+    for name, value in in_process["model"].items():
+        assert torch.equal(from_shell["model"][name], value), name
+    assert torch.equal(from_shell["losses"], in_process["losses"])
+    _, stored = recipes.load("eight_gaussians_ncsn")
+    torch.testing.assert_close(in_process["losses"], stored["losses"][:_SCORE_SHORT],
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_eight_gaussians_ncsn_checkpoint_has_the_properties_chapter_6_states():
+    """The learned score is within 8% (relative squared error) of the exact smoothed score
+    -∇E_σ at every level of the ladder, on points drawn from each smoothed density."""
+    net, stored = recipes.load("eight_gaussians_ncsn")
+    config = stored["config"]
+    assert stored["losses"].shape == (config["steps"] + config["fine_steps"],)
+    target = eight_gaussians_ncsn.target_mixture()
+    g = torch.Generator().manual_seed(0)
+    for sigma in eight_gaussians_ncsn.sigmas():
+        smoothed = target.smoothed(sigma)
+        x = smoothed.sample(1000, generator=g)
+        exact = smoothed.score(x)
+        with torch.no_grad():
+            learned = net(x.float(), sigma).double()
+        rel = float((learned - exact).square().sum(1).mean() / exact.square().sum(1).mean())
+        assert rel < 0.08, (sigma, rel)
