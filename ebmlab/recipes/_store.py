@@ -20,7 +20,7 @@ __all__ = ["RECIPES", "Trained", "read_checkpoint", "shipped_checkpoint"]
 
 #: The recipes of :mod:`ebmlab.recipes`, by module name; each ships ``<name>.pt``.
 RECIPES: tuple[str, ...] = ("digits_rbm", "digits_ebm", "moons_score_matching",
-                            "eight_gaussians_ncsn")
+                            "eight_gaussians_ncsn", "digits_jem")
 
 
 class Trained(NamedTuple):
