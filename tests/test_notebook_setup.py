@@ -7,6 +7,7 @@ path of this repository or imports myst-nb. ``test_standalone_notebooks.py`` run
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -88,3 +89,26 @@ def test_no_notebook_reads_the_repository_or_needs_the_book_tooling(path):
         for line in _source(cell).splitlines():
             code = line.split("#")[0]
             assert not _REPOSITORY_PATHS.search(code), f"code cell {number}: {line.strip()}"
+
+
+_LIVE_WIDGET = re.compile(r"\binteractive\(|\binteract\(|\bOutput\(|_explorer\(")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_live_widgets_are_left_to_live_notebooks(path):
+    """A cell that shows a live widget is tagged ``skip-execution`` and does nothing else.
+
+    The book hides widget outputs and shows a static figure instead, so its build need not run
+    them; and running them there can stall: nbclient's stand-in for an ipywidgets ``Output``
+    widget answers each captured output on the kernel's shell socket while it waits for the
+    cell's reply on that socket, and the reply's wake-up can be lost until the cell timeout.
+    Jupyter, Colab and nbval run these cells as usual.
+    """
+    for number, cell in enumerate(_code_cells(path), start=1):
+        source = _source(cell)
+        if not _LIVE_WIDGET.search(source):
+            continue
+        assert "skip-execution" in cell["metadata"].get("tags", []), f"code cell {number}"
+        statements = ast.parse(source).body
+        assert len(statements) == 1 and isinstance(statements[0], ast.Expr), (
+            f"code cell {number}: a skipped widget cell must hold only the widget expression")
