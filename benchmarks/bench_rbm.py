@@ -26,29 +26,27 @@ threadpoolctl, NumPy's BLAS), at batch sizes 10 and 100. For each batch size it 
 Run: ``python benchmarks/bench_rbm.py [--repeats 5] [--seeds 4] [--clock process|wall]
 [--dtype float32|float64] [--ais-temperatures 10000] [--batch-sizes 10 100]``.
 
-Result (2-core shared VM, torch 2.13 CPU, float32, process clock, best of 5, 4 seeds):
-at batch 100 ebmlab trains in 0.079 s against scikit-learn's 0.092 s, 1.16x faster
-(0.91x before the fused update below; 1.58x against scikit-learn on float64 data, its
-out-of-the-box precision, 0.125 s). After 20 epochs the two reach the same likelihood,
--24.05 +- 0.02 vs -24.09 +- 0.02 nats, as the same algorithm should; in scikit-learn's
-time ebmlab runs 23 epochs, to -23.62 +- 0.02, a better likelihood at equal time by
-0.47 nats. At batch 10 ebmlab is slower: 0.395 s against 0.208 s (0.53x), and at equal
-time (10 epochs) -21.5 +- 0.5 against -21.1 +- 0.7 (within the seed-to-seed spread;
-after 20 epochs -20.0 +- 0.6). Why: per update ebmlab's ``fit`` (through
-``ebmlab.energies.contrastive_divergence_grad``) does what scikit-learn does -- one
-Gibbs sweep of the chains, kept on the hidden layer as scikit-learn keeps them, so that
-the negatives' p(h | v) serves both the gradient and the next sweep; the data's p(h | v);
-the closed-form gradient as matrix products -- plus the free energies of the loss that
-``History`` records (a softplus over 2 x 100 x 64 pre-activations, about 15% of a step),
-and fewer, faster kernels (one sigmoid kernel against SciPy's expit, float32 uniforms from
-torch's generator against NumPy's float64 ones). At batch 100 that arithmetic dominates
-and ebmlab wins (the bare PyTorch loop, 'loop s', takes 0.055 s: ``fit``'s extra 0.024 s
-is the loss and its checks and bookkeeping). At batch 10 each of the ~30 tensor
-operations of an update costs a few microseconds of PyTorch dispatch, more than its 10x64
-arithmetic, while a NumPy call costs about one: the bare PyTorch loop takes 0.216 s there,
-no faster than scikit-learn, so no eager PyTorch implementation of this update wins at
-that size; ``fit`` spends the rest on the loss and its bookkeeping (divergence guard,
-history, progress).
+Result (2-core VM shared with other work, torch 2.13 CPU, float32, process clock, best of 5,
+1 seed; five runs interleaved with runs of the code before the readability rework of issue
+13): at batch 100 ebmlab trains in 0.086-0.102 s against scikit-learn's 0.091-0.103 s,
+1.05x faster (median of the runs' ratios; 0.99-1.06). Before the rework (sampling and
+gradient fused in one function, an SGD step that bypassed torch.optim through its private
+API) the same runs gave 1.15x (1.03-1.24); timed in one process against that code, best of
+9, the rework costs 4-10%. Both reach the same likelihood, -24.09 against scikit-learn's
+-24.15, as the same algorithm should (the rework changes no number: the parameters are
+equal bit for bit). Why: per update ``fit`` does what scikit-learn does -- the second half
+of a Gibbs sweep of the persistent chains, drawn from the hidden probabilities the last
+update stored (scikit-learn keeps its chains the same way); the data's and the negatives'
+p(h | v); the textbook gradient ``ebmlab.energies.contrastive_divergence_gradient`` as
+matrix products -- plus the free energies of the loss that ``History`` records (a softplus
+over 2 x 100 x 64 pre-activations, about 15% of a step), the argument checks of the public
+functions it calls, and the step of ``optimizer="sgd"``, ``ebmlab.training.PlainSGD``
+(``torch.optim.SGD.step``'s bookkeeping alone would cost about 20% of a step here). At
+batch 10 (measured before the rework) ebmlab is slower: 0.395 s against 0.208 s. Each of
+the ~30 tensor operations of an update costs a few microseconds of PyTorch dispatch, more
+than its 10x64 arithmetic, while a NumPy call costs about one: a bare PyTorch loop takes
+0.216 s there, no faster than scikit-learn, so no eager PyTorch implementation of this
+update wins at that size.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """ebmlab: energy-based models in PyTorch, the companion package of the EBM Lab course.
 
-The public API is re-exported here; see the submodules for details:
-:mod:`ebmlab.energies`, :mod:`ebmlab.partition`, :mod:`ebmlab.samplers`,
+The names a chapter or a user reaches for are re-exported here; the rest lives in the
+submodules: :mod:`ebmlab.energies`, :mod:`ebmlab.partition`, :mod:`ebmlab.samplers`,
 :mod:`ebmlab.objectives`, :mod:`ebmlab.training`, :mod:`ebmlab.data`,
-:mod:`ebmlab.metrics`, :mod:`ebmlab.plotting`, :mod:`ebmlab.exercises`.
+:mod:`ebmlab.metrics`, :mod:`ebmlab.plotting`, :mod:`ebmlab.utils` (and
+:mod:`ebmlab.widgets`, :mod:`ebmlab.exercises`, imported on demand).
 """
 
-from . import data, metrics, objectives, plotting, training
+from . import data, energies, metrics, objectives, partition, plotting, samplers, training, utils
 from ._version import __version__
 from .data import (
     bars_and_stripes,
@@ -14,7 +15,6 @@ from .data import (
     checkerboard,
     digits,
     eight_gaussians,
-    iterate_minibatches,
     rings,
     two_gaussians,
     two_moons,
@@ -27,7 +27,6 @@ from .energies import (
     ConvEnergy,
     DoubleWell,
     Energy,
-    EnergyFunction,
     Gaussian,
     GaussianMixture,
     Ising,
@@ -39,8 +38,6 @@ from .energies import (
     score_of,
 )
 from .metrics import (
-    LogLikelihoodEstimate,
-    ais_log_likelihood,
     auroc,
     fisher_divergence,
     kl_divergence_grid,
@@ -58,9 +55,7 @@ from .objectives import (
     sliced_score_matching_loss,
 )
 from .partition import (
-    LogPartitionEstimate,
     ais,
-    effective_sample_size,
     exact_log_partition,
     grid_log_partition,
     importance_log_partition,
@@ -76,48 +71,30 @@ from .samplers import (
     langevin,
     mala,
 )
-from .training import (
-    AISLogLikelihood,
-    ExactLogLikelihood,
-    GridKL,
-    History,
-    Objective,
-    TrainingDivergedError,
-    fit,
-)
-from .utils import make_generator, seed_everything, seed_torch
+from .training import fit
+from .utils import make_generator, seed_everything
 
 __all__ = [
     "RBM",
-    "AISLogLikelihood",
     "Banana",
     "BoltzmannMachine",
     "ConvClassifierEnergy",
     "ConvEnergy",
     "DoubleWell",
     "Energy",
-    "EnergyFunction",
-    "ExactLogLikelihood",
     "Gaussian",
     "GaussianMixture",
-    "GridKL",
-    "History",
     "Ising",
-    "LogLikelihoodEstimate",
-    "LogPartitionEstimate",
     "MLPEnergy",
     "NoiseConditionalEnergy",
     "NoiseConditionalScoreNet",
-    "Objective",
     "ReplayBuffer",
     "Ring",
     "SamplerDivergedError",
     "SamplerResult",
-    "TrainingDivergedError",
     "Wells",
     "__version__",
     "ais",
-    "ais_log_likelihood",
     "annealed_langevin",
     "auroc",
     "bars_and_stripes",
@@ -127,8 +104,8 @@ __all__ = [
     "data",
     "denoising_score_matching_loss",
     "digits",
-    "effective_sample_size",
     "eight_gaussians",
+    "energies",
     "exact_log_partition",
     "exact_nll",
     "fisher_divergence",
@@ -137,7 +114,6 @@ __all__ = [
     "grid_log_partition",
     "importance_log_partition",
     "ising_log_partition",
-    "iterate_minibatches",
     "kl_divergence_grid",
     "langevin",
     "log_likelihood",
@@ -150,14 +126,16 @@ __all__ = [
     "nce_loss",
     "objectives",
     "onsager_free_energy",
+    "partition",
     "plotting",
     "rings",
+    "samplers",
     "score_matching_loss",
     "score_of",
     "seed_everything",
-    "seed_torch",
     "sliced_score_matching_loss",
     "training",
     "two_gaussians",
     "two_moons",
+    "utils",
 ]

@@ -1,13 +1,31 @@
-"""Small utilities: reproducible seeding and device helpers."""
+"""Small utilities: reproducible seeding, random draws that follow a generator, and where a
+model's tensors live."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 
-__all__ = ["make_generator", "rand_like", "randn_like", "seed_everything", "seed_torch"]
+from ._validation import check_device, check_seed, owning_module
+
+__all__ = [
+    "bernoulli",
+    "floating_dtype_of",
+    "frozen_parameters",
+    "generator_device",
+    "make_generator",
+    "rand_like",
+    "randint",
+    "randn_like",
+    "randperm",
+    "seed_everything",
+    "seed_torch",
+    "tensor_device_of",
+]
 
 
 def seed_everything(seed: int = 0) -> torch.Generator:
@@ -16,7 +34,7 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     Parameters
     ----------
     seed : int
-        The seed.
+        The seed, ``-2**63 <= seed < 2**64``.
 
     Returns
     -------
@@ -46,7 +64,7 @@ def seed_torch(seed: int) -> None:
     Parameters
     ----------
     seed : int
-        The seed.
+        The seed, ``-2**63 <= seed < 2**64``.
 
     Examples
     --------
@@ -56,8 +74,7 @@ def seed_torch(seed: int) -> None:
     >>> torch.equal(a, torch.rand(2))
     True
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {seed!r}.")
+    seed = check_seed(seed)
     torch.default_generator.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
@@ -69,26 +86,46 @@ def seed_torch(seed: int) -> None:
 
 
 def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """Return a :class:`torch.Generator` on ``device`` seeded with ``seed``."""
-    g = torch.Generator(device=device)
-    g.manual_seed(seed)
-    return g
+    """Return a :class:`torch.Generator` on ``device`` seeded with ``seed``.
+
+    Examples
+    --------
+    >>> g = make_generator(0)
+    >>> g.device
+    device(type='cpu')
+    """
+    generator = torch.Generator(device=check_device(device))
+    generator.manual_seed(check_seed(seed))
+    return generator
 
 
-def _draw(fill: str, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    # ``torch.empty(...).uniform_()``/``.normal_()`` is what ``torch.rand``/``torch.randn``
+# ---------------------------------------------------------------------------- random draws
+
+
+def generator_device(generator: torch.Generator | None, default: torch.device) -> torch.device:
+    """The device ``generator`` draws on (``default`` for torch's global generator)."""
+    return default if generator is None else generator.device
+
+
+def _draws_in_place(generator: torch.Generator | None, device: torch.device) -> bool:
+    """Whether ``generator`` can fill a tensor that lives on ``device`` directly."""
+    return generator is None or generator.device == device or (
+        generator.device.type == device.type == "cuda"
+        and generator.device.index in (None, device.index))
+
+
+def _draw(normal: bool, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    # ``torch.empty(...).normal_()``/``.uniform_()`` is what ``torch.randn``/``torch.rand``
     # do (the same numbers), minus their argument parsing: this is on the inner loop of
-    # every sampler.
-    if generator is None or generator.device == like.device or (
-        generator.device.type == like.device.type == "cuda"
-        and generator.device.index in (None, like.device.index)
-    ):
+    # every sampler. A generator on another device (typically a CPU generator with CUDA
+    # inputs) draws where it lives, then the numbers are copied (asynchronously to CUDA).
+    if _draws_in_place(generator, like.device):
         out = torch.empty_like(like, memory_format=torch.contiguous_format)
-        return getattr(out, fill)(generator=generator)
-    # A generator on another device (typically a CPU generator with CUDA inputs):
-    # draw where the generator lives, then copy (asynchronous for CUDA targets).
+        return out.normal_(generator=generator) if normal else out.uniform_(generator=generator)
+    assert generator is not None
     out = torch.empty(like.shape, dtype=like.dtype, device=generator.device)
-    return getattr(out, fill)(generator=generator).to(like.device, non_blocking=True)
+    out = out.normal_(generator=generator) if normal else out.uniform_(generator=generator)
+    return out.to(like.device, non_blocking=True)
 
 
 def randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -97,9 +134,72 @@ def randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> tor
     Unlike :func:`torch.randn_like` it accepts a ``generator``, which may live on
     another device than ``x`` (a CPU generator with CUDA inputs works).
     """
-    return _draw("normal_", x, generator)
+    return _draw(True, x, generator)
 
 
 def rand_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Uniform ``[0, 1)`` noise shaped like ``x`` (dtype, device); see :func:`randn_like`."""
-    return _draw("uniform_", x, generator)
+    return _draw(False, x, generator)
+
+
+def bernoulli(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Independent draws :math:`x_i \\sim \\mathrm{Bernoulli}(p_i)`: 0. or 1. in ``probs``' dtype.
+
+    One uniform per entry, :math:`x_i = [u_i < p_i]` (what :func:`torch.bernoulli` does, with
+    a ``generator`` that may live on another device).
+    """
+    return rand_like(probs, generator).lt_(probs)
+
+
+def randint(high: int, n: int, device: torch.device,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+    """``n`` uniform integers in ``[0, high)`` on ``device``, drawn where ``generator`` lives."""
+    where = generator_device(generator, device)
+    return torch.randint(high, (n,), generator=generator, device=where).to(device,
+                                                                            non_blocking=True)
+
+
+def randperm(n: int, device: torch.device,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+    """A random permutation of ``range(n)`` on ``device``, drawn where ``generator`` lives."""
+    where = generator_device(generator, device)
+    return torch.randperm(n, generator=generator, device=where).to(device, non_blocking=True)
+
+
+# ---------------------------------------------------------------------------- where a model lives
+
+
+def _tensors(fn: object) -> list[torch.Tensor]:
+    module = owning_module(fn)
+    return [] if module is None else [*module.parameters(), *module.buffers()]
+
+
+def tensor_device_of(fn: object, default: torch.device) -> torch.device:
+    """The device of the first parameter or buffer of ``fn``'s module (see
+    ``ebmlab._validation.owning_module``), else ``default``."""
+    return next((t.device for t in _tensors(fn)), default)
+
+
+def floating_dtype_of(fn: object) -> torch.dtype | None:
+    """The dtype of the first floating parameter or buffer of ``fn``'s module, else None."""
+    return next((t.dtype for t in _tensors(fn) if t.is_floating_point()), None)
+
+
+@contextmanager
+def frozen_parameters(fn: object) -> Iterator[None]:
+    """Temporarily set ``requires_grad=False`` on the parameters of ``fn``'s module.
+
+    Sampling differentiates with respect to ``x`` only; with frozen parameters autograd
+    records no nodes for them (a leaner graph, measurably faster per step). The flags
+    are restored on exit, also after an exception. Plain callables (closures over a
+    module) are left alone.
+    """
+    module = owning_module(fn)
+    params = [] if module is None else [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)

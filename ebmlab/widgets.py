@@ -20,9 +20,9 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ._validation import check_positive
+from ._validation import check_int, check_number
 from .plotting import plot_density, plot_samples, small_multiples
-from .plotting.grids import EnergyLike, _check_bounds, _dtype_device
+from .plotting.grids import EnergyLike, evaluation_dtype_device, window
 from .samplers import langevin
 from .utils import make_generator, rand_like
 
@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-def _ipywidgets():
+def _ipywidgets() -> Any:
     try:
         import ipywidgets
     except ImportError as err:  # pragma: no cover - ipywidgets is a dependency
@@ -55,10 +55,10 @@ def _draw_temperature(ax: Axes, energy: EnergyLike, bounds: Any, temperature: fl
 
 def _draw_langevin(ax: Axes, energy: EnergyLike, bounds: Any, step_size: float, n_steps: int,
                    *, n_chains: int, seed: int, resolution: int, colorbar: bool = True) -> Axes:
-    b = _check_bounds(bounds, energy)
+    b = window(bounds, energy)
     plot_density(energy, b, resolution=resolution, ax=ax, colorbar=colorbar)
     # The same start (uniform over the window) for every slider value: only the sampler changes.
-    dtype, device = _dtype_device(energy, None, None)
+    dtype, device = evaluation_dtype_device(energy, None, None)
     lo = torch.tensor([lo for lo, _ in b], dtype=dtype, device=device)
     hi = torch.tensor([hi for _, hi in b], dtype=dtype, device=device)
     u = rand_like(torch.empty(n_chains, len(b), dtype=dtype, device=device), make_generator(seed))
@@ -76,7 +76,8 @@ def _draw_langevin(ax: Axes, energy: EnergyLike, bounds: Any, step_size: float, 
 # ------------------------------------------------------------------------------- widgets
 
 
-def _explorer(draw: Callable[..., Axes], figsize: tuple[float, float], **controls: Any):
+def _explorer(draw: Callable[..., Axes], figsize: tuple[float, float],
+              **controls: Any) -> Any:
     """An ``ipywidgets.interactive`` whose callback draws into a fresh figure and shows it."""
     widgets = _ipywidgets()
     from IPython.display import display
@@ -93,7 +94,7 @@ def _explorer(draw: Callable[..., Axes], figsize: tuple[float, float], **control
 
 def temperature_explorer(energy: EnergyLike, bounds: Any = None, *,
                          temperature_range: tuple[float, float] = (0.1, 10.0),
-                         resolution: int = 120):
+                         resolution: int = 120) -> Any:
     r"""A slider over the temperature :math:`T` showing :math:`p_T(x) \propto \exp(-E(x)/T)`.
 
     Low :math:`T` concentrates the mass in the deepest valleys; high :math:`T`
@@ -117,11 +118,11 @@ def temperature_explorer(energy: EnergyLike, bounds: Any = None, *,
         In the HTML book, show :func:`static_temperature_figure` instead.
     """
     widgets = _ipywidgets()
-    lo, hi = (check_positive(t, "temperature_range") for t in temperature_range)
+    lo, hi = (check_number(t, "temperature_range", greater_than=0) for t in temperature_range)
     if not lo < hi:
         raise ValueError(f"temperature_range must be (low, high) with low < high, "
                          f"got {temperature_range!r}.")
-    b = _check_bounds(bounds, energy)
+    b = window(bounds, energy)
     slider = widgets.FloatLogSlider(value=min(max(1.0, lo), hi), base=10,
                                     min=math.log10(lo), max=math.log10(hi), step=0.05,
                                     description="T", continuous_update=False)
@@ -134,7 +135,7 @@ def temperature_explorer(energy: EnergyLike, bounds: Any = None, *,
 
 def langevin_explorer(energy: EnergyLike, bounds: Any = None, *, n_chains: int = 300,
                       max_steps: int = 500, step_range: tuple[float, float] = (1e-3, 1.0),
-                      seed: int = 0, resolution: int = 100):
+                      seed: int = 0, resolution: int = 100) -> Any:
     r"""Sliders for the step size :math:`\epsilon` and the number of Langevin steps.
 
     Runs unadjusted Langevin dynamics :math:`x_{t+1} = x_t - \epsilon\nabla E(x_t) +
@@ -162,11 +163,11 @@ def langevin_explorer(energy: EnergyLike, bounds: Any = None, *, n_chains: int =
         In the HTML book, show :func:`static_langevin_figure` instead.
     """
     widgets = _ipywidgets()
-    lo, hi = (check_positive(e, "step_range") for e in step_range)
+    lo, hi = (check_number(e, "step_range", greater_than=0) for e in step_range)
     if not lo < hi:
         raise ValueError(f"step_range must be (low, high) with low < high, got {step_range!r}.")
-    max_steps = int(check_positive(max_steps, "max_steps"))
-    b = _check_bounds(bounds, energy)
+    max_steps = check_int(max_steps, "max_steps", minimum=1)
+    b = window(bounds, energy)
     step = widgets.FloatLogSlider(value=min(max(0.05, lo), hi), base=10,
                                   min=math.log10(lo), max=math.log10(hi), step=0.05,
                                   description="step size", continuous_update=False)
@@ -193,7 +194,7 @@ def static_temperature_figure(energy: EnergyLike, bounds: Any = None,
     -------
     Figure
     """
-    b = _check_bounds(bounds, energy)
+    b = window(bounds, energy)
     return small_multiples(
         lambda t, ax: _draw_temperature(ax, energy, b, t, resolution=resolution),
         temperatures, ncols=ncols)
@@ -209,10 +210,10 @@ def static_langevin_figure(energy: EnergyLike, bounds: Any = None, *,
     -------
     Figure
     """
-    b = _check_bounds(bounds, energy)
+    b = window(bounds, energy)
     counts = [n_steps] if isinstance(n_steps, int) else list(n_steps)
     settings = list(itertools.product(step_sizes, counts))
-    ncols = min(int(check_positive(ncols, "ncols")), len(settings))
+    ncols = min(check_int(ncols, "ncols", minimum=1), len(settings))
 
     def panel(k: int, ax: Axes) -> Axes:
         # Every panel shows the same density: one colorbar per row, on the last panel.

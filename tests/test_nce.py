@@ -314,11 +314,11 @@ def _args():
 
 
 @pytest.mark.parametrize(("change", "error", "match"), [
-    ({"energy": "not a function"}, TypeError, "energy must be a callable"),
-    ({"noise_log_prob": 3.0}, TypeError, "noise_log_prob must be a callable"),
+    ({"energy": "not a function"}, TypeError, "energy must be callable"),
+    ({"noise_log_prob": 3.0}, TypeError, "noise_log_prob must be callable"),
     ({"x_data": [[0.0, 1.0]]}, TypeError, "x_data must be a torch.Tensor"),
     ({"x_noise": None}, TypeError, "x_noise must be a torch.Tensor"),
-    ({"x_data": torch.ones(5, 2, dtype=torch.long)}, ValueError, "x_data must be a floating"),
+    ({"x_data": torch.ones(5, 2, dtype=torch.long)}, TypeError, "x_data must be a floating"),
     ({"x_noise": torch.zeros(0, 2, dtype=DT)}, ValueError, "x_noise must hold at least one"),
     ({"x_noise": torch.zeros(10, 3, dtype=DT)}, ValueError, "same event shape"),
     ({"x_data": torch.full((5, 2), float("nan"), dtype=DT)}, ValueError,

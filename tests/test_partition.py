@@ -349,7 +349,7 @@ def test_grid_errors():
     f = lambda x: (x**2).sum(1)  # noqa: E731
     with pytest.raises(ValueError, match="1 to 3 dimensions"):
         grid_log_partition(f, [(-1, 1)] * 4, 4)
-    with pytest.raises(ValueError, match="low < high"):
+    with pytest.raises(ValueError, match="min < max"):
         grid_log_partition(f, [(1, -1)], 4)
     with pytest.raises(ValueError, match="resolution"):
         grid_log_partition(f, [(-1, 1), (-1, 1)], (4, 4, 4))

@@ -78,6 +78,15 @@ def test_load_rejects_what_is_not_a_recipe_or_a_checkpoint(tmp_path):
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a checkpoint of recipe 'digits_rbm'"):
         recipes.load("digits_rbm", tmp_path / "other.pt")
+    written = tmp_path / "written.pt"
+    digits_rbm.main(["--epochs", "1", "--out", str(written)])
+    for name, damage in (("garbage", lambda b: b"not a checkpoint at all"),
+                         ("truncated", lambda b: b[: len(b) // 2]),
+                         ("empty", lambda b: b"")):
+        broken = tmp_path / f"{name}.pt"
+        broken.write_bytes(damage(written.read_bytes()))
+        with pytest.raises(ValueError, match=rf"'{broken}' cannot be read as a checkpoint"):
+            recipes.load("digits_rbm", broken)
 
 
 def test_command_line_rejects_bad_options_and_documents_them(capsys):
@@ -417,3 +426,64 @@ def test_digits_jem_rejects_bad_data_with_a_clear_error():
         digits_jem.make_data({**digits_jem.CONFIG, "dataset": "cifar"})
     with pytest.raises(ValueError, match="steps must be >= 1"):
         digits_jem.train(steps=0)
+
+
+# --- chapter 9's stabiliser study -------------------------------------------------------------
+# The shipped study (nine variants, 1000 steps each) took about 50 CPU minutes: too long for a
+# test. The shipped file must be the study chapter 9 reads, and a short study, from the shell
+# and in-process, must have exactly its format, each row being what train() gives for the
+# variant's configuration.
+_CHEAP_EVAL = {"eval_chains": 8, "eval_steps": 3}
+
+
+def test_digits_jem_shipped_ablation_is_the_study_of_the_recipe():
+    study = digits_jem.load_ablation()
+    _, stored = recipes.load("digits_jem")
+    assert study["steps"] == digits_jem.ABLATION_STEPS < stored["config"]["steps"]
+    assert study["base"] == digits_jem.CONFIG == stored["config"]
+    assert study["variants"] == digits_jem.ABLATION
+    assert list(study["metrics"]) == list(digits_jem.ABLATION)
+    for name, row in study["metrics"].items():
+        assert row.keys() == stored["metrics"].keys(), name
+        assert all(torch.isfinite(torch.tensor(v)) for v in row.values()), name
+        assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["auroc_noise"] <= 1.0, name
+    assert study["train_seconds"] > 0
+
+
+@pytest.mark.slow
+def test_digits_jem_short_ablation_has_the_format_of_the_shipped_one(tmp_path, monkeypatch):
+    base = {**digits_jem.CONFIG, **_CHEAP_EVAL}
+    short = digits_jem.ablate(steps=2, base=base)
+    shipped = digits_jem.load_ablation()
+    assert short.keys() | {"train_seconds"} == shipped.keys()
+    assert short["variants"] == shipped["variants"] and short["base"] == base
+    assert list(short["metrics"]) == list(shipped["metrics"])
+    for name, row in short["metrics"].items():
+        assert row.keys() == shipped["metrics"][name].keys(), name
+    for name in ("all stabilisers", "step x10, clipped"):   # each row is train()'s metrics
+        alone = digits_jem.train({**base, **digits_jem.ABLATION[name]}, steps=2)
+        assert alone["metrics"] == short["metrics"][name], name
+    # the command line writes what load_ablation reads (two variants, to stay short)
+    monkeypatch.setattr(digits_jem, "CONFIG", base)
+    two = {k: digits_jem.ABLATION[k] for k in ("all stabilisers", "no regulariser")}
+    monkeypatch.setattr(digits_jem, "ABLATION", two)
+    out = tmp_path / "study.pt"
+    written = digits_jem.main(["--ablation", "--steps", "2", "--out", str(out)])
+    read = digits_jem.load_ablation(out)
+    assert read["metrics"] == written["metrics"] == {k: short["metrics"][k] for k in two}
+    assert read["train_seconds"] == written["train_seconds"] > 0
+
+
+def test_digits_jem_ablation_rejects_bad_input_with_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        digits_jem.ablate(steps=0)
+    with pytest.raises(ValueError, match=r"variant 'typo' changes unknown settings \['alpah'\]"):
+        digits_jem.ablate(steps=1, variants={"typo": {"alpah": 0.0}})
+    with pytest.raises(FileNotFoundError, match="no ablation file"):
+        digits_jem.load_ablation(tmp_path / "missing.pt")
+    torch.save({"config": digits_jem.CONFIG}, tmp_path / "checkpoint.pt")
+    with pytest.raises(ValueError, match="is not a stabiliser study of digits_jem"):
+        digits_jem.load_ablation(tmp_path / "checkpoint.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="cannot be read"):
+        digits_jem.load_ablation(tmp_path / "junk.pt")

@@ -6,7 +6,8 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from ._checks import _check_n, _gen_device
+from .._validation import check_bool, check_generator, check_int
+from ..utils import randperm
 
 __all__ = ["iterate_minibatches"]
 
@@ -53,10 +54,13 @@ def iterate_minibatches(x: torch.Tensor | Sequence[torch.Tensor], batch_size: in
     if any(t.shape[0] != n for t in tensors):
         raise ValueError("all tensors in x must have the same length, got "
                          f"{[t.shape[0] for t in tensors]}.")
-    batch_size = _check_n(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    check_bool(shuffle, "shuffle")
+    check_bool(drop_last, "drop_last")
+    check_generator(generator)
     device = tensors[0].device
     if shuffle:
-        idx = torch.randperm(n, generator=generator, device=_gen_device(generator)).to(device)
+        idx = randperm(n, device, generator)
     else:
         idx = torch.arange(n, device=device)
     stop = n - n % batch_size if drop_last else n

@@ -11,7 +11,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from ._checks import _check_float_dtype, _check_n, _check_nonneg, _finish
+from .._validation import check_bool, check_int, check_number
+from ._common import check_output, finish
 
 __all__ = ["bars_and_stripes", "binarized_digits", "digits"]
 
@@ -43,14 +44,14 @@ def bars_and_stripes(size: int, *, dtype: torch.dtype = torch.float32,
     >>> bars_and_stripes(3).shape
     torch.Size([14, 9])
     """
-    size = _check_n(size, "size")
-    _check_float_dtype(dtype)
+    size = check_int(size, "size", minimum=1)
+    check_output(dtype, device)
     subsets = torch.cartesian_prod(*([torch.tensor([0.0, 1.0])] * size)).reshape(-1, size)
     bars = subsets[:, None, :].expand(-1, size, size)  # column j on when subsets[j] == 1
     stripes = subsets[:, :, None].expand(-1, size, size)  # row i on
     constant = (subsets == subsets[:, :1]).all(dim=1)
     pats = torch.cat([bars, stripes[~constant]]).reshape(-1, size * size)
-    return _finish(pats, dtype, device)
+    return finish(pats, dtype, device)
 
 
 @lru_cache(maxsize=1)
@@ -68,7 +69,7 @@ def _digits_output(values: np.ndarray, target: np.ndarray, as_images: bool, retu
     x = torch.from_numpy(values)
     if as_images:
         x = x.reshape(-1, 1, 8, 8)
-    x = _finish(x, dtype, device)
+    x = finish(x, dtype, device)
     if return_labels:
         return x, torch.from_numpy(target).to(x.device)
     return x
@@ -96,7 +97,7 @@ def digits(*, as_images: bool = False, return_labels: bool = False,
     -------
     torch.Tensor or (torch.Tensor, torch.Tensor)
     """
-    _check_float_dtype(dtype)
+    check_output(dtype, device)
     data, target = _load_digits()
     return _digits_output(data / 16.0, target, as_images, return_labels, dtype, device)
 
@@ -113,8 +114,8 @@ def binarized_digits(threshold: float = 0.5, *, scale: bool = True, as_images: b
     Parameters
     ----------
     threshold : float
-        Threshold on the grey level; on the :math:`[0, 1]` scale when ``scale`` is
-        true (default 0.5), on the raw 0..16 scale otherwise.
+        Threshold on the grey level, in :math:`[0, 1)` when ``scale`` is true (default
+        0.5), in :math:`[0, 16)` on the raw 0..16 scale otherwise.
     scale : bool
         Whether ``threshold`` refers to grey levels divided by 16.
     as_images : bool
@@ -129,8 +130,12 @@ def binarized_digits(threshold: float = 0.5, *, scale: bool = True, as_images: b
     torch.Tensor or (torch.Tensor, torch.Tensor)
         Values in {0, 1}, shape ``(1797, 64)`` by default.
     """
-    t = _check_nonneg(threshold, "threshold")
-    _check_float_dtype(dtype)
+    scale = check_bool(scale, "scale")
+    t = check_number(threshold, "threshold", at_least=0, at_most=1.0 if scale else 16.0)
+    if t == (1.0 if scale else 16.0):
+        raise ValueError(f"threshold must be below {'1' if scale else '16'} (no pixel is brighter: "
+                         f"every image would be blank), got {threshold!r}.")
+    check_output(dtype, device)
     data, target = _load_digits()
     grey = data / 16.0 if scale else data
     return _digits_output((grey > t).astype(np.float64), target, as_images, return_labels,

@@ -10,17 +10,9 @@ from collections.abc import Sequence
 
 import torch
 
-from ._checks import (
-    _categorical,
-    _check_float_dtype,
-    _check_n,
-    _check_nonneg,
-    _check_weights,
-    _finish,
-    _gen_device,
-    _rand,
-    _randn,
-)
+from .._validation import check_int, check_number
+from ..utils import generator_device
+from ._common import categorical, check_mixture_weights, check_output, finish, rand, randn
 
 __all__ = ["checkerboard", "eight_gaussians", "rings", "two_gaussians", "two_moons"]
 
@@ -58,15 +50,15 @@ def two_moons(n: int, noise: float = 0.05, *, generator: torch.Generator | None 
     >>> x.shape
     torch.Size([100, 2])
     """
-    n = _check_n(n)
-    noise = _check_nonneg(noise, "noise")
-    _check_float_dtype(dtype)
-    t = _rand((n,), generator, torch.float64) * math.pi
+    n = check_int(n, "n", minimum=1)
+    noise = check_number(noise, "noise", at_least=0)
+    check_output(dtype, device, generator)
+    t = rand((n,), generator, torch.float64) * math.pi
     outer = torch.arange(n, device=t.device) < (n + 1) // 2
     x = torch.where(outer, torch.cos(t), 1.0 - torch.cos(t))
     y = torch.where(outer, torch.sin(t), 0.5 - torch.sin(t))
-    pts = torch.stack([x, y], dim=1) + noise * _randn((n, 2), generator, torch.float64)
-    return _finish(pts, dtype, device)
+    pts = torch.stack([x, y], dim=1) + noise * randn((n, 2), generator, torch.float64)
+    return finish(pts, dtype, device)
 
 
 def rings(n: int, radii: Sequence[float] = (1.0, 2.0, 3.0), noise: float = 0.05, *,
@@ -98,28 +90,31 @@ def rings(n: int, radii: Sequence[float] = (1.0, 2.0, 3.0), noise: float = 0.05,
     torch.Tensor
         Shape ``(n, 2)``.
     """
-    n = _check_n(n)
-    noise = _check_nonneg(noise, "noise")
-    _check_float_dtype(dtype)
-    r = torch.as_tensor(radii, dtype=torch.float64)
+    n = check_int(n, "n", minimum=1)
+    noise = check_number(noise, "noise", at_least=0)
+    check_output(dtype, device, generator)
+    try:
+        r = torch.as_tensor(radii, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"radii must be a sequence of positive numbers, got {radii!r}.") from None
     if r.dim() != 1 or r.numel() == 0 or not bool(torch.isfinite(r).all()) or bool((r <= 0).any()):
         raise ValueError(f"radii must be a non-empty sequence of positive numbers, got {radii!r}.")
     w = (torch.full((r.numel(),), 1.0 / r.numel(), dtype=torch.float64) if weights is None
-         else _check_weights(weights, r.numel()))
-    k = _categorical(n, w, generator)
-    phi = _rand((n,), generator, torch.float64) * (2 * math.pi)
+         else check_mixture_weights(weights, r.numel()))
+    k = categorical(n, w, generator)
+    phi = rand((n,), generator, torch.float64) * (2 * math.pi)
     rad = r.to(k.device)[k]
     pts = torch.stack([rad * torch.cos(phi), rad * torch.sin(phi)], dim=1)
-    pts = pts + noise * _randn((n, 2), generator, torch.float64)
-    return _finish(pts, dtype, device)
+    pts = pts + noise * randn((n, 2), generator, torch.float64)
+    return finish(pts, dtype, device)
 
 
 def _mixture(n: int, means: torch.Tensor, std: float, w: torch.Tensor,
              generator: torch.Generator | None, return_labels: bool, dtype: torch.dtype,
              device: torch.device | str | None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-    k = _categorical(n, w, generator)
-    pts = means.to(k.device)[k] + std * _randn((n, means.shape[1]), generator, torch.float64)
-    x = _finish(pts, dtype, device)
+    k = categorical(n, w, generator)
+    pts = means.to(k.device)[k] + std * randn((n, means.shape[1]), generator, torch.float64)
+    x = finish(pts, dtype, device)
     if return_labels:
         return x, k.to(x.device)
     return x
@@ -158,10 +153,10 @@ def eight_gaussians(n: int, radius: float = 2.0, std: float = 0.1, *,
     The means are ``radius * torch.stack([cos(2πk/8), sin(2πk/8)], 1)``; pass them to
     :func:`ebmlab.metrics.mode_weights` to check the mass of each mode.
     """
-    n = _check_n(n)
-    radius = _check_nonneg(radius, "radius")
-    std = _check_nonneg(std, "std")
-    _check_float_dtype(dtype)
+    n = check_int(n, "n", minimum=1)
+    radius = check_number(radius, "radius", at_least=0)
+    std = check_number(std, "std", at_least=0)
+    check_output(dtype, device, generator)
     ang = torch.arange(8, dtype=torch.float64) * (2 * math.pi / 8)
     means = radius * torch.stack([torch.cos(ang), torch.sin(ang)], dim=1)
     w = torch.full((8,), 1 / 8, dtype=torch.float64)
@@ -200,13 +195,13 @@ def two_gaussians(n: int, weights: Sequence[float] = (0.8, 0.2),
     torch.Tensor or (torch.Tensor, torch.Tensor)
         Points of shape ``(n, d)`` (and labels ``(n,)``).
     """
-    n = _check_n(n)
-    std = _check_nonneg(std, "std")
-    _check_float_dtype(dtype)
+    n = check_int(n, "n", minimum=1)
+    std = check_number(std, "std", at_least=0)
+    check_output(dtype, device, generator)
     m = torch.as_tensor(means, dtype=torch.float64)
     if m.dim() != 2 or m.shape[0] == 0 or not bool(torch.isfinite(m).all()):
         raise ValueError(f"means must be a (K, d) array of finite numbers, got {means!r}.")
-    w = _check_weights(weights, m.shape[0])
+    w = check_mixture_weights(weights, m.shape[0])
     return _mixture(n, m, std, w, generator, return_labels, dtype, device)
 
 
@@ -236,19 +231,15 @@ def checkerboard(n: int, n_squares: int = 4, size: float = 8.0, *,
     torch.Tensor
         Shape ``(n, 2)``.
     """
-    n = _check_n(n)
-    n_squares = _check_n(n_squares, "n_squares")
-    if n_squares < 2:
-        raise ValueError(f"n_squares must be >= 2, got {n_squares}.")
-    size = _check_nonneg(size, "size")
-    if size == 0:
-        raise ValueError("size must be > 0, got 0.")
-    _check_float_dtype(dtype)
+    n = check_int(n, "n", minimum=1)
+    n_squares = check_int(n_squares, "n_squares", minimum=2)
+    size = check_number(size, "size", greater_than=0)
+    check_output(dtype, device, generator)
     ij = torch.cartesian_prod(torch.arange(n_squares), torch.arange(n_squares))
     dark = ij[(ij.sum(1) % 2) == 0].to(torch.float64)
     w = torch.full((dark.shape[0],), 1.0 / dark.shape[0], dtype=torch.float64)
-    cell = dark.to(_gen_device(generator))[_categorical(n, w, generator)]
-    u = _rand((n, 2), generator, torch.float64)
+    cell = dark.to(generator_device(generator, torch.device("cpu")))[categorical(n, w, generator)]
+    u = rand((n, 2), generator, torch.float64)
     width = size / n_squares
     pts = (cell + u) * width - size / 2
-    return _finish(pts, dtype, device)
+    return finish(pts, dtype, device)

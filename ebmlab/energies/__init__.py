@@ -1,7 +1,7 @@
 """Energy functions: :math:`p(x) \\propto \\exp(-E(x))`, batch ``(B, *shape) -> (B,)``."""
 
 from .analytic import Banana, DoubleWell, Gaussian, GaussianMixture, Ring, Wells
-from .base import Energy, EnergyFunction, score_of
+from .base import Energy, EnergyFunction, energy_and_score, float64_energy, score_of
 from .lattice import BoltzmannMachine, Ising
 from .neural import (
     ConvClassifierEnergy,
@@ -10,12 +10,13 @@ from .neural import (
     NoiseConditionalEnergy,
     NoiseConditionalScoreNet,
 )
-from .rbm import RBM, contrastive_divergence_grad
+from .rbm import RBM, ContrastiveGradient, contrastive_divergence_gradient
 
 __all__ = [
     "RBM",
     "Banana",
     "BoltzmannMachine",
+    "ContrastiveGradient",
     "ConvClassifierEnergy",
     "ConvEnergy",
     "DoubleWell",
@@ -29,6 +30,8 @@ __all__ = [
     "NoiseConditionalScoreNet",
     "Ring",
     "Wells",
-    "contrastive_divergence_grad",
+    "contrastive_divergence_gradient",
+    "energy_and_score",
+    "float64_energy",
     "score_of",
 ]

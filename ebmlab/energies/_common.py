@@ -1,4 +1,4 @@
-"""Private helpers shared by the concrete energies: argument conversion and input checks."""
+"""Helpers shared by the concrete energies: argument conversion and input checks."""
 
 from __future__ import annotations
 
@@ -8,20 +8,15 @@ import torch
 
 from .._validation import check_batch
 
-__all__ = [
-    "as_float_tensor",
-    "check_input",
-    "check_positive_int",
-    "nice_interval",
-]
+__all__ = ["as_float_tensor", "check_input", "check_parameter_dtype", "nice_interval"]
 
 
 def as_float_tensor(value: object, name: str, *, dtype: torch.dtype | None = None,
                     device: torch.device | None = None) -> torch.Tensor:
-    """Convert ``value`` to a finite floating tensor (a copy, detached).
+    """Convert ``value`` to a finite real floating tensor (a copy, detached).
 
     Integer and boolean inputs become the default floating dtype; a floating tensor
-    keeps its dtype unless ``dtype`` is given.
+    keeps its dtype unless ``dtype`` is given. Complex numbers are refused.
     """
     try:
         # Convert straight to the requested dtype: going through float32 first would
@@ -31,8 +26,10 @@ def as_float_tensor(value: object, name: str, *, dtype: torch.dtype | None = Non
         else:
             t = torch.as_tensor(value, device=device)
     except (TypeError, ValueError, RuntimeError):
-        raise TypeError(f"{name} must be a tensor or an array-like of numbers, "
+        raise TypeError(f"{name} must be a tensor or an array-like of real numbers, "
                         f"got {type(value).__name__}.") from None
+    if t.is_complex():
+        raise TypeError(f"{name} must hold real numbers, got dtype {t.dtype}.")
     if dtype is not None:
         t = t.to(dtype)
     elif not t.is_floating_point():
@@ -43,35 +40,6 @@ def as_float_tensor(value: object, name: str, *, dtype: torch.dtype | None = Non
     return t
 
 
-def check_positive_int(value: object, name: str, *, minimum: int = 1) -> int:
-    """Check that ``value`` is an ``int`` (not a bool) no smaller than ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
-    return value
-
-
-def _check_n(n: object) -> int:
-    return check_positive_int(n, "n")
-
-
-def _check_scalar(value: object, name: str, *, positive: bool = True) -> float:
-    """A finite Python float (positive when ``positive``), with a clear error otherwise."""
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise ValueError(f"{name} must be a scalar, got a tensor of shape "
-                             f"{tuple(value.shape)}.")
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {value!r}.")
-    v = float(value)
-    if not math.isfinite(v) or (positive and v <= 0):
-        raise ValueError(f"{name} must be a finite number{' > 0' if positive else ''}, "
-                         f"got {value!r}.")
-    return v
-
-
 def check_input(x: object, event_shape: tuple[int, ...], *, name: str = "x",
                 dtype: torch.dtype | None = None) -> torch.Tensor:
     """Check a batch ``(B, *event_shape)`` and return it as a floating tensor.
@@ -80,11 +48,20 @@ def check_input(x: object, event_shape: tuple[int, ...], *, name: str = "x",
     integer or boolean inputs are cast to ``dtype`` (default: the default dtype).
     """
     x = check_batch(x, name, event_shape=event_shape)
+    if x.is_complex():
+        raise TypeError(f"{name} must be a real tensor, got dtype {x.dtype}.")
     if not x.is_floating_point():
-        if x.is_complex():
-            raise TypeError(f"{name} must be a real tensor, got dtype {x.dtype}.")
         x = x.to(dtype if dtype is not None else torch.get_default_dtype())
     return x
+
+
+def check_parameter_dtype(x: torch.Tensor, module: torch.nn.Module, name: str = "x") -> None:
+    """Refuse inputs whose dtype is not that of ``module``'s parameters, naming both."""
+    param = next(module.parameters(), None)
+    if param is not None and x.dtype != param.dtype:
+        raise TypeError(f"{name} has dtype {x.dtype} but the parameters of "
+                        f"{type(module).__name__} are {param.dtype}; convert one of them "
+                        f"({name}.to({param.dtype}) or model.to({x.dtype})).")
 
 
 def nice_interval(lo: float, hi: float) -> tuple[float, float]:

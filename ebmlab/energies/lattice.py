@@ -9,22 +9,12 @@ from __future__ import annotations
 
 import torch
 
+from .._validation import check_bool, check_int, check_number
 from ..utils import rand_like
-from ._common import as_float_tensor, check_input, check_positive_int
+from ._common import as_float_tensor, check_input
 from .base import Energy
 
 __all__ = ["BoltzmannMachine", "Ising"]
-
-
-def _check_number(value: object, name: str) -> float:
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {value!r}.")
-    v = float(value)
-    if v != v or v in (float("inf"), float("-inf")):
-        raise ValueError(f"{name} must be finite, got {value!r}.")
-    return v
 
 
 def _colour_classes(rows: int, cols: int, periodic: bool) -> torch.Tensor:
@@ -102,16 +92,15 @@ class Ising(Energy):
                  periodic: bool = True) -> None:
         super().__init__()
         if isinstance(size, (tuple, list)) and len(size) == 2:
-            rows = check_positive_int(size[0], "size[0]", minimum=2)
-            cols = check_positive_int(size[1], "size[1]", minimum=2)
+            rows = check_int(size[0], "size[0]", minimum=2)
+            cols = check_int(size[1], "size[1]", minimum=2)
             size = (rows, cols)
         else:
-            rows = cols = check_positive_int(size, "size", minimum=2)
-        if not isinstance(periodic, bool):
-            raise TypeError(f"periodic must be a bool, got {periodic!r}.")
+            rows = cols = check_int(size, "size", minimum=2)
+        check_bool(periodic, "periodic")
         self.size = size
-        self.coupling = _check_number(coupling, "coupling")
-        self.field = _check_number(field, "field")
+        self.coupling = check_number(coupling, "coupling")
+        self.field = check_number(field, "field")
         self.periodic = periodic
         self.event_shape: tuple[int, ...] = (rows, cols)
         # bond masks: the bond from (r, c) to (r+1, c) / (r, c+1) exists (no wrap when open)
@@ -173,7 +162,7 @@ class Ising(Energy):
                      dtype: torch.dtype | None = None,
                      device: torch.device | str | None = None) -> torch.Tensor:
         """``n`` configurations of independent uniform spins, ``(n, rows, cols)``."""
-        n = check_positive_int(n, "n")
+        n = check_int(n, "n", minimum=1)
         like = torch.empty(n, *self.event_shape, dtype=dtype,
                            device=device if device is not None else self.colours.device)
         return torch.where(rand_like(like, generator) < 0.5, 1.0, -1.0).to(like.dtype)
@@ -280,7 +269,7 @@ class BoltzmannMachine(Energy):
     def random_state(self, n: int, *, generator: torch.Generator | None = None,
                      dtype: torch.dtype | None = None) -> torch.Tensor:
         """``n`` configurations of independent uniform bits, ``(n, d)``."""
-        n = check_positive_int(n, "n")
+        n = check_int(n, "n", minimum=1)
         like = torch.empty(n, self.n_units, dtype=dtype or self.bias.dtype,
                            device=self.bias.device)
         return (rand_like(like, generator) < 0.5).to(like.dtype)

@@ -19,7 +19,8 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from ._common import check_input, check_positive_int
+from .._validation import check_bool, check_int, check_number
+from ._common import check_input, check_parameter_dtype
 from .base import Energy, EnergyFunction, _autograd_score
 
 __all__ = [
@@ -53,13 +54,7 @@ def _check_hidden(hidden: object) -> tuple[int, ...]:
         hidden = (hidden,)
     if not isinstance(hidden, Sequence) or len(hidden) == 0:
         raise ValueError(f"hidden must be a non-empty sequence of layer widths, got {hidden!r}.")
-    return tuple(check_positive_int(h, "hidden widths") for h in hidden)
-
-
-def _check_flag(value: object, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {value!r}.")
-    return value
+    return tuple(check_int(h, "hidden widths", minimum=1) for h in hidden)
 
 
 def _maybe_sn(layer: nn.Module, enabled: bool) -> nn.Module:
@@ -100,9 +95,9 @@ class MLPEnergy(Energy):
     def __init__(self, dim: int, hidden: Sequence[int] = (128, 128), activation: str = "silu",
                  spectral_norm: bool = False) -> None:
         super().__init__()
-        dim = check_positive_int(dim, "dim")
+        dim = check_int(dim, "dim", minimum=1)
         widths = _check_hidden(hidden)
-        sn = _check_flag(spectral_norm, "spectral_norm")
+        sn = check_bool(spectral_norm, "spectral_norm")
         _activation(activation)
         layers: list[nn.Module] = []
         fan_in = dim
@@ -116,6 +111,7 @@ class MLPEnergy(Energy):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = check_input(x, self.event_shape)
+        check_parameter_dtype(x, self)
         return self.net(x).squeeze(-1)
 
 
@@ -128,10 +124,10 @@ def _conv_trunk(image_size: int, channels: int, features: int, activation: str,
     by the activation; the last layer is a :class:`~torch.nn.Flatten`. Returns the
     layers, the width of their flattened output and the spectral-norm flag.
     """
-    image_size = check_positive_int(image_size, "image_size", minimum=4)
-    channels = check_positive_int(channels, "channels")
-    features = check_positive_int(features, "features")
-    sn = _check_flag(spectral_norm, "spectral_norm")
+    image_size = check_int(image_size, "image_size", minimum=4)
+    channels = check_int(channels, "channels", minimum=1)
+    features = check_int(features, "features", minimum=1)
+    sn = check_bool(spectral_norm, "spectral_norm")
     _activation(activation)
     f1, f2, f3 = features, 2 * features, 4 * features
     layers: list[nn.Module] = [_maybe_sn(nn.Conv2d(channels, f1, 3, padding=1), sn),
@@ -188,6 +184,7 @@ class ConvEnergy(Energy):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = check_input(x, self.event_shape)
+        check_parameter_dtype(x, self)
         return self.net(x).squeeze(-1)
 
 
@@ -232,7 +229,7 @@ class ConvClassifierEnergy(Energy):
                  features: int = 32, activation: str = "silu",
                  spectral_norm: bool = False) -> None:
         super().__init__()
-        n_classes = check_positive_int(n_classes, "n_classes", minimum=2)
+        n_classes = check_int(n_classes, "n_classes", minimum=2)
         layers, width, sn = _conv_trunk(image_size, channels, features, activation,
                                         spectral_norm)
         self.net = nn.Sequential(*layers, _output_layer(width, n_classes, sn))
@@ -243,6 +240,7 @@ class ConvClassifierEnergy(Energy):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         r"""The classifier's logits :math:`f_\theta(x)`, shape ``(B, n_classes)``."""
         x = check_input(x, self.event_shape)
+        check_parameter_dtype(x, self)
         return self.net(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -325,11 +323,7 @@ def _sigma_column(sigma: object, x: torch.Tensor) -> torch.Tensor:
             return sigma.to(device=x.device, dtype=x.dtype).reshape(b, 1)
         raise ValueError(f"sigma must be a number, a 0-d tensor or a tensor of shape ({b},) "
                          f"matching the batch, got shape {tuple(sigma.shape)}.")
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)):
-        raise TypeError(f"sigma must be a positive number or a tensor, got {sigma!r}.")
-    if not (math.isfinite(sigma) and sigma > 0):
-        raise ValueError(f"sigma must be a finite number > 0, got {sigma!r}.")
-    return x.new_full((b, 1), float(sigma))
+    return x.new_full((b, 1), check_number(sigma, "sigma", greater_than=0))
 
 
 class _NoiseConditionalMLP(nn.Module):
@@ -394,13 +388,14 @@ class NoiseConditionalScoreNet(nn.Module):
     def __init__(self, dim: int, hidden: Sequence[int] = (128, 128),
                  activation: str = "silu") -> None:
         super().__init__()
-        dim = check_positive_int(dim, "dim")
+        dim = check_int(dim, "dim", minimum=1)
         self.net = _NoiseConditionalMLP(dim, dim, _check_hidden(hidden), activation)
         self.event_shape: tuple[int, ...] = (dim,)
 
     def forward(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
         """Score estimate, shape ``(B, d)``; ``sigma`` a number, 0-d or ``(B,)`` tensor."""
         x = check_input(x, self.event_shape)
+        check_parameter_dtype(x, self)
         s = _sigma_column(sigma, x)
         return self.net(x, s.log()) / s
 
@@ -427,13 +422,14 @@ class NoiseConditionalEnergy(nn.Module):
     def __init__(self, dim: int, hidden: Sequence[int] = (128, 128),
                  activation: str = "silu") -> None:
         super().__init__()
-        dim = check_positive_int(dim, "dim")
+        dim = check_int(dim, "dim", minimum=1)
         self.net = _NoiseConditionalMLP(dim, 1, _check_hidden(hidden), activation)
         self.event_shape: tuple[int, ...] = (dim,)
 
     def forward(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
         """Energies, shape ``(B,)``; ``sigma`` a number, 0-d or ``(B,)`` tensor."""
         x = check_input(x, self.event_shape)
+        check_parameter_dtype(x, self)
         s = _sigma_column(sigma, x)
         return (self.net(x, s.log()) / s).squeeze(-1)
 
@@ -458,6 +454,4 @@ class NoiseConditionalEnergy(nn.Module):
         """The energy at one noise level, :math:`x \\mapsto E_\\theta(x, \\sigma)`, as an Energy."""
         if not isinstance(sigma, torch.Tensor):
             _sigma_column(sigma, torch.zeros(1, 1))
-        energy = EnergyFunction(lambda y: self(y, sigma))
-        energy.event_shape = self.event_shape
-        return energy
+        return EnergyFunction(lambda y: self(y, sigma), event_shape=self.event_shape)

@@ -2,17 +2,18 @@ r"""Restricted Boltzmann machine with binary units (Smolensky 1986; Hinton 2002)
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..utils import rand_like
-from ._common import check_input, check_positive_int
+from .._validation import check_batch, check_int, check_number
+from ..utils import bernoulli
+from ._common import check_input
 from .base import Energy
 
-__all__ = ["RBM", "contrastive_divergence_grad"]
-
-_PARAMETER_NAMES = ("weight", "visible_bias", "hidden_bias")
+__all__ = ["RBM", "ContrastiveGradient", "contrastive_divergence_gradient"]
 
 
 class RBM(Energy):
@@ -69,13 +70,10 @@ class RBM(Energy):
     def __init__(self, n_visible: int, n_hidden: int, *, weight_std: float = 0.01,
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
-        n_visible = check_positive_int(n_visible, "n_visible")
-        n_hidden = check_positive_int(n_hidden, "n_hidden")
-        if isinstance(weight_std, bool) or not isinstance(weight_std, (int, float)):
-            raise TypeError(f"weight_std must be a number >= 0, got {weight_std!r}.")
-        if not weight_std >= 0 or weight_std == float("inf"):
-            raise ValueError(f"weight_std must be a finite number >= 0, got {weight_std!r}.")
-        w = torch.randn(n_visible, n_hidden, generator=generator) * float(weight_std)
+        n_visible = check_int(n_visible, "n_visible", minimum=1)
+        n_hidden = check_int(n_hidden, "n_hidden", minimum=1)
+        weight_std = check_number(weight_std, "weight_std", at_least=0)
+        w = torch.randn(n_visible, n_hidden, generator=generator) * weight_std
         self.weight = nn.Parameter(w)
         self.visible_bias = nn.Parameter(torch.zeros(n_visible))
         self.hidden_bias = nn.Parameter(torch.zeros(n_hidden))
@@ -117,63 +115,6 @@ class RBM(Energy):
         """Alias of :meth:`forward`: the free energy :math:`F(v)`."""
         return self(v)
 
-    def free_energy_grad(self, v: torch.Tensor, weights: torch.Tensor
-                         ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        r"""Free energies and the closed-form gradient of their weighted sum.
-
-        For :math:`L(\theta) = \sum_b w_b F_\theta(v_b)`, with
-        :math:`p_b = \sigma(b + W^\top v_b)` the hidden units' conditional means,
-
-        .. math::
-            \frac{\partial L}{\partial W} = -\sum_b w_b\, v_b\, p_b^\top, \qquad
-            \frac{\partial L}{\partial a} = -\sum_b w_b\, v_b, \qquad
-            \frac{\partial L}{\partial b} = -\sum_b w_b\, p_b .
-
-        With :math:`w_b = 1/B^+` on data and :math:`-1/B^-` on model samples this is the
-        CD/PCD update (Hinton 2002) without autograd: two matrix products for any batch.
-        :func:`ebmlab.objectives.contrastive_loss` uses it when its ``alpha`` is 0.
-
-        Parameters
-        ----------
-        v : torch.Tensor
-            Visible states ``(B, n_visible)``, floating point.
-        weights : torch.Tensor
-            Coefficients :math:`w_b`, shape ``(B,)``, dtype and device of ``v``.
-
-        Returns
-        -------
-        energies : torch.Tensor
-            :math:`F(v_b)`, shape ``(B,)`` (no autograd graph).
-        grads : dict of str to torch.Tensor
-            :math:`\partial L / \partial\theta` for ``"weight"``, ``"visible_bias"`` and
-            ``"hidden_bias"``, each with its parameter's shape and dtype.
-
-        Examples
-        --------
-        >>> rbm = RBM(4, 3, generator=torch.Generator().manual_seed(0))
-        >>> v = torch.tensor([[1.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 0.0]])
-        >>> f, grads = rbm.free_energy_grad(v, torch.tensor([0.5, 0.5]))
-        >>> rbm(v).mean().backward()
-        >>> torch.allclose(grads["weight"], rbm.weight.grad)
-        True
-        """
-        v = self._check_v(v)
-        if weights.shape != (v.shape[0],):
-            raise ValueError(f"weights must have shape ({v.shape[0]},) (one per row of v), "
-                             f"got {tuple(weights.shape)}.")
-        with torch.no_grad():
-            w, a, b = self._params(v)
-            pre = torch.addmm(b, v, w)
-            # F(v) = -(v @ a) - sum_j softplus(pre_j), in one fused multiply-add
-            energies = torch.addmv(F.softplus(pre).sum(-1), v, a, beta=-1, alpha=-1)
-            neg_weights = weights.neg()
-            scaled = torch.sigmoid_(pre).mul_(neg_weights.unsqueeze(1))  # -w_b p_b
-            vt = v.T
-            grads = (torch.mm(vt, scaled), torch.mv(vt, neg_weights), scaled.sum(0))
-            if v.dtype != self.weight.dtype:
-                grads = tuple(g.to(self.weight.dtype) for g in grads)
-        return energies, dict(zip(_PARAMETER_NAMES, grads, strict=True))
-
     def hidden_free_energy(self, h: torch.Tensor) -> torch.Tensor:
         r"""Free energy of the hidden layer, visible units summed out, ``(B,)``.
 
@@ -199,35 +140,32 @@ class RBM(Energy):
         r""":math:`p(h_j = 1 \mid v) = \sigma(b_j + v^\top W_{:j})`, shape ``(B, n_hidden)``."""
         v = self._check_v(v)
         w, _, b = self._params(v)
-        return torch.sigmoid(torch.addmm(b, v, w))
+        return torch.addmm(b, v, w).sigmoid_()
 
     def prob_v(self, h: torch.Tensor) -> torch.Tensor:
         r""":math:`p(v_i = 1 \mid h) = \sigma(a_i + W_{i:} h)`, shape ``(B, n_visible)``."""
         h = self._check_h(h)
         w, a, _ = self._params(h)
-        return torch.sigmoid(torch.addmm(a, h, w.T))
+        return torch.addmm(a, h, w.T).sigmoid_()
 
     @torch.no_grad()
     def sample_h(self, v: torch.Tensor, *, generator: torch.Generator | None = None
                  ) -> torch.Tensor:
         """Draw :math:`h \\sim p(h \\mid v)`, shape ``(B, n_hidden)``, dtype of ``v``."""
-        p = self.prob_h(v)
-        return (rand_like(p, generator) < p).to(p.dtype)
+        return bernoulli(self.prob_h(v), generator)
 
     @torch.no_grad()
     def sample_v(self, h: torch.Tensor, *, generator: torch.Generator | None = None
                  ) -> torch.Tensor:
         """Draw :math:`v \\sim p(v \\mid h)`, shape ``(B, n_visible)``, dtype of ``h``."""
-        p = self.prob_v(h)
-        return (rand_like(p, generator) < p).to(p.dtype)
+        return bernoulli(self.prob_v(h), generator)
 
     def gibbs_step(self, v: torch.Tensor, *, generator: torch.Generator | None = None
                    ) -> torch.Tensor:
         """One block-Gibbs step :math:`v \\to h \\sim p(h\\mid v) \\to v' \\sim p(v\\mid h)`."""
-        x = self._check_v(v)
         with torch.no_grad():
-            out = _gibbs_sweeps(x, *self._params(x), 1, generator)
-        return out if out.dtype == v.dtype else out.to(v.dtype)
+            v_next = self.sample_v(self.sample_h(v, generator=generator), generator=generator)
+        return v_next.to(v.dtype)
 
     def gibbs(self, v: torch.Tensor, k: int = 1, *, generator: torch.Generator | None = None
               ) -> torch.Tensor:
@@ -247,7 +185,7 @@ class RBM(Energy):
         torch.Tensor
             The visible states after ``k`` steps (no autograd graph).
         """
-        k = check_positive_int(k, "k")
+        k = check_int(k, "k", minimum=1)
         for _ in range(k):
             v = self.gibbs_step(v, generator=generator)
         return v
@@ -255,130 +193,104 @@ class RBM(Energy):
     def random_state(self, n: int, *, generator: torch.Generator | None = None,
                      dtype: torch.dtype | None = None) -> torch.Tensor:
         """``n`` visible configurations of independent uniform bits, ``(n, n_visible)``."""
-        n = check_positive_int(n, "n")
+        n = check_int(n, "n", minimum=1)
         like = torch.empty(n, self.n_visible, dtype=dtype or self.weight.dtype,
                            device=self.weight.device)
-        return (rand_like(like, generator) < 0.5).to(like.dtype)
+        return bernoulli(torch.full_like(like, 0.5), generator)
 
 
-# ---------------------------------------------------------------------------- arithmetic
-# The Gibbs sweep, shared by the checked methods above and by
-# :func:`contrastive_divergence_grad`. No input checks and no autograd (callers run it
-# under ``torch.no_grad()``). contrastive_divergence_grad computes the gradient of
-# :meth:`RBM.free_energy_grad` for the weights (1/B+, -1/B-) on the two halves separately:
-# no concatenation and no per-row weighting, which is a noticeable part of a small step.
 
 
-def _sample_visible(hidden_probs: torch.Tensor, w: torch.Tensor, a: torch.Tensor,
-                    generator: torch.Generator | None) -> torch.Tensor:
-    r"""The second half of a sweep: :math:`h \sim p(h)` given its probabilities, then
-    :math:`v \sim p(v \mid h)`."""
-    h = rand_like(hidden_probs, generator).lt_(hidden_probs)
-    p = torch.sigmoid_(torch.addmm(a, h, w.T))
-    return rand_like(p, generator).lt_(p)
+# ---------------------------------------------------------------------------- CD gradient
 
 
-def _gibbs_sweeps(x: torch.Tensor, w: torch.Tensor, a: torch.Tensor, b: torch.Tensor, k: int,
-                  generator: torch.Generator | None) -> torch.Tensor:
-    r"""``k`` block-Gibbs sweeps :math:`v \to h \sim p(h\mid v) \to v' \sim p(v\mid h)`."""
-    for _ in range(k):
-        x = _sample_visible(torch.sigmoid_(torch.addmm(b, x, w)), w, a, generator)
-    return x
+class ContrastiveGradient(NamedTuple):
+    """What :func:`contrastive_divergence_gradient` returns.
+
+    Attributes
+    ----------
+    loss : torch.Tensor
+        :math:`\\bar F(v^+) - \\bar F(v^-)`, 0-d.
+    grads : dict of str to torch.Tensor
+        Its gradient for ``"weight"``, ``"visible_bias"`` and ``"hidden_bias"``.
+    hidden_model : torch.Tensor
+        :math:`p(h = 1 \\mid v^-)`, ``(B-, n_hidden)``: what a persistent chain draws its
+        next hidden units from.
+    """
+
+    loss: torch.Tensor
+    grads: dict[str, torch.Tensor]
+    hidden_model: torch.Tensor
 
 
-def contrastive_divergence_grad(
-    rbm: RBM, v_data: torch.Tensor, v_start: torch.Tensor, k: int = 1,
-    generator: torch.Generator | None = None, *, hidden_start: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-    r"""One CD-:math:`k`/PCD update of an RBM: the negatives, the loss and its gradient.
+def contrastive_divergence_gradient(rbm: RBM, v_data: torch.Tensor,
+                                    v_model: torch.Tensor) -> ContrastiveGradient:
+    r"""The textbook contrastive-divergence gradient of an RBM, in closed form (Hinton 2002).
 
-    Runs ``k`` block-Gibbs sweeps from ``v_start`` (the data for CD, the persistent
-    chains for PCD) to get the negatives :math:`v^-`, and returns the contrastive loss
-
-    .. math:: L = \frac1{B^+}\sum_b F(v^+_b) - \frac1{B^-}\sum_b F(v^-_b)
-
-    with its closed-form gradient (as :meth:`RBM.free_energy_grad`),
+    For the contrastive loss :math:`L = \frac1{B^+}\sum_b F(v^+_b) - \frac1{B^-}\sum_b
+    F(v^-_b)` between data :math:`v^+` and model samples :math:`v^-` (CD-:math:`k` or PCD
+    chains), with :math:`p^\pm = p(h = 1 \mid v^\pm) = \sigma(b + W^\top v^\pm)`,
 
     .. math::
-        \frac{\partial L}{\partial W} = \overline{v^- p^{-\top}} - \overline{v^+ p^{+\top}},
-        \quad \frac{\partial L}{\partial a} = \bar v^- - \bar v^+, \quad
-        \frac{\partial L}{\partial b} = \bar p^- - \bar p^+,
+        \frac{\partial L}{\partial W} = \langle v\, p^\top \rangle_-
+            - \langle v\, p^\top \rangle_+,
+        \quad \frac{\partial L}{\partial a} = \langle v \rangle_- - \langle v \rangle_+,
+        \quad \frac{\partial L}{\partial b} = \langle p \rangle_- - \langle p \rangle_+,
 
-    where :math:`p^\pm = p(h = 1 \mid v^\pm)`. Each conditional is computed once: the
-    data's :math:`p^+` serve the gradient and, for CD (``v_start is v_data``), the first
-    half-sweep; the negatives' :math:`p^-` serve the gradient and are returned, so that
-    a persistent chain can draw its next hidden units from them (``hidden_start``).
-    There are no per-call input checks and no autograd bookkeeping: the training loop
-    of :func:`ebmlab.training.fit` validates its data once and then calls this for
-    every update, where those costs are a sizeable part of a small RBM's step.
+    averages over each batch: "model statistics minus data statistics", the update of
+    every RBM textbook (its negative is the ascent direction of the log-likelihood). It
+    is what autograd returns for :func:`ebmlab.objectives.contrastive_loss` on an RBM,
+    computed with two matrix products and no graph;
+    :class:`~ebmlab.training.ContrastiveDivergence` and
+    :class:`~ebmlab.training.PersistentCD` use it for every :class:`RBM` (where autograd's
+    bookkeeping would be a large part of a small model's step).
 
     Parameters
     ----------
     rbm : RBM
         The model.
     v_data : torch.Tensor
-        Data batch :math:`v^+`, ``(B+, n_visible)``, floating point, values in {0, 1},
-        the dtype and device of the parameters (not checked).
-    v_start : torch.Tensor
-        Starting states of the negative chains ``(B-, n_visible)``, like ``v_data``.
-    k : int
-        Number of Gibbs sweeps, ``k >= 1``.
-    generator : torch.Generator, optional
-        Source of randomness of the sweeps.
-    hidden_start : torch.Tensor, optional
-        Probabilities ``(B-, n_hidden)`` from which the first sweep draws the hidden
-        units, instead of :math:`p(h \mid v_{\text{start}})` under the current
-        parameters (PCD passes the previous update's returned ``hidden``).
+        Data :math:`v^+`, ``(B+, n_visible)``, with the parameters' dtype.
+    v_model : torch.Tensor
+        Model samples :math:`v^-`, ``(B-, n_visible)``, like ``v_data``.
 
     Returns
     -------
-    loss : torch.Tensor
-        :math:`L`, 0-d (no autograd graph).
-    negatives : torch.Tensor
-        :math:`v^-`, shape ``(B-, n_visible)``.
-    hidden : torch.Tensor
-        :math:`p^- = p(h = 1 \mid v^-)` under the current parameters, ``(B-, n_hidden)``.
-    grads : dict of str to torch.Tensor
-        :math:`\partial L/\partial\theta` for ``"weight"``, ``"visible_bias"`` and
-        ``"hidden_bias"``.
+    ContrastiveGradient
+        The loss, its gradient and :math:`p(h \mid v^-)`, all without an autograd graph.
 
     Examples
     --------
-    CD-1 from two data rows gives the chains of :meth:`RBM.gibbs` and the gradient of
-    :meth:`RBM.free_energy_grad` with weights :math:`\pm 1/2`:
+    The gradient is the autograd gradient of the contrastive loss:
 
     >>> rbm = RBM(4, 3, generator=torch.Generator().manual_seed(0))
-    >>> v = torch.tensor([[1.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 0.0]])
-    >>> loss, neg, hidden, grads = contrastive_divergence_grad(
-    ...     rbm, v, v, 1, torch.Generator().manual_seed(1))
-    >>> same = rbm.gibbs(v, 1, generator=torch.Generator().manual_seed(1))
-    >>> bool((neg == same).all())
-    True
-    >>> weights = torch.tensor([0.5, 0.5, -0.5, -0.5])
-    >>> _, ref = rbm.free_energy_grad(torch.cat([v, neg]), weights)
-    >>> torch.allclose(grads["weight"], ref["weight"])
+    >>> v_data = torch.tensor([[1.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 0.0]])
+    >>> v_model = torch.tensor([[1.0, 1.0, 0.0, 0.0]])
+    >>> out = contrastive_divergence_gradient(rbm, v_data, v_model)
+    >>> (rbm(v_data).mean() - rbm(v_model).mean()).backward()
+    >>> torch.allclose(out.grads["weight"], rbm.weight.grad)
     True
     """
+    v_data = check_batch(v_data, "v_data", event_shape=rbm.event_shape, floating=True)
+    v_model = check_batch(v_model, "v_model", event_shape=rbm.event_shape, floating=True)
+    w, a, b = rbm.weight, rbm.visible_bias, rbm.hidden_bias
+    for name, v in (("v_data", v_data), ("v_model", v_model)):
+        if v.dtype != w.dtype:
+            raise TypeError(f"{name} has dtype {v.dtype} but the parameters of the RBM are "
+                            f"{w.dtype}; convert one of them ({name}.to({w.dtype}) or "
+                            f"rbm.to({v.dtype})).")
     with torch.no_grad():
-        params = rbm._parameters  # direct lookup: nn.Module.__getattr__ costs per access
-        w, a, b = params["weight"], params["visible_bias"], params["hidden_bias"]
-        pre_pos = torch.addmm(b, v_data, w)
-        if hidden_start is None:
-            hidden_start = (torch.sigmoid(pre_pos) if v_start is v_data
-                            else torch.sigmoid_(torch.addmm(b, v_start, w)))
-        negatives = _sample_visible(hidden_start, w, a, generator)
-        if k > 1:
-            negatives = _gibbs_sweeps(negatives, w, a, b, k - 1, generator)
-        pre_neg = torch.addmm(b, negatives, w)
-        inv_pos, inv_neg = 1.0 / v_data.shape[0], 1.0 / negatives.shape[0]
+        pre_data, pre_model = torch.addmm(b, v_data, w), torch.addmm(b, v_model, w)
+        inv_data, inv_model = 1.0 / v_data.shape[0], 1.0 / v_model.shape[0]
         # F(v) = -a.v - sum_j softplus(pre_j): the softplus sums before the in-place sigmoids
-        soft_pos = F.softplus(pre_pos).sum()
-        soft_neg = F.softplus(pre_neg).sum()
-        p_pos, p_neg = torch.sigmoid_(pre_pos), torch.sigmoid_(pre_neg)
-        grad_a = negatives.sum(0).mul_(inv_neg).sub_(v_data.sum(0), alpha=inv_pos)
-        grad_b = p_neg.sum(0).mul_(inv_neg).sub_(p_pos.sum(0), alpha=inv_pos)
-        grad_w = torch.addmm(w, negatives.T, p_neg, beta=0, alpha=inv_neg)  # w: shape only
-        grad_w.addmm_(v_data.T, p_pos, alpha=-inv_pos)
-        loss = torch.dot(a, grad_a).add_(soft_neg, alpha=inv_neg).sub_(soft_pos, alpha=inv_pos)
-    return loss, negatives, p_neg, {"weight": grad_w, "visible_bias": grad_a,
-                                    "hidden_bias": grad_b}
+        softplus_data = F.softplus(pre_data).sum()
+        softplus_model = F.softplus(pre_model).sum()
+        p_data, p_model = torch.sigmoid_(pre_data), torch.sigmoid_(pre_model)
+        grad_a = v_model.sum(0).mul_(inv_model).sub_(v_data.sum(0), alpha=inv_data)
+        grad_b = p_model.sum(0).mul_(inv_model).sub_(p_data.sum(0), alpha=inv_data)
+        grad_w = torch.mm(v_model.T, p_model).mul_(inv_model)
+        grad_w.addmm_(v_data.T, p_data, alpha=-inv_data)
+        loss = torch.dot(a, grad_a).add_(softplus_model, alpha=inv_model).sub_(
+            softplus_data, alpha=inv_data)
+    return ContrastiveGradient(loss, {"weight": grad_w, "visible_bias": grad_a,
+                                      "hidden_bias": grad_b}, p_model)

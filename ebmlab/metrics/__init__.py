@@ -17,7 +17,6 @@ computed from samples alone) and ``detection``; import the metrics from here.
 from __future__ import annotations
 
 from ..partition import effective_sample_size
-from ._common import EnergyLike as EnergyLike
 from .detection import auroc
 from .divergences import fisher_divergence, kl_divergence_grid
 from .likelihood import LogLikelihoodEstimate, ais_log_likelihood, log_likelihood

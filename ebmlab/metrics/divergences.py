@@ -7,36 +7,15 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ..objectives._checks import _check_data
-from ._common import EnergyLike, _energy64, _module_device
+from .._validation import check_bool, check_model_data, check_rectangle, check_resolution
+from ..energies.base import EnergyLike
+from ..utils import tensor_device_of
+from ._common import energies_float64
+
+__all__ = ["fisher_divergence", "kl_divergence_grid"]
 
 
-def _check_bounds(bounds: object) -> tuple[tuple[float, float], tuple[float, float]]:
-    try:
-        (x0, x1), (y0, y1) = bounds  # type: ignore[misc]
-        b = ((float(x0), float(x1)), (float(y0), float(y1)))
-    except (TypeError, ValueError):
-        raise ValueError(f"bounds must be ((xmin, xmax), (ymin, ymax)), got {bounds!r}.") from None
-    for lo, hi in b:
-        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-            raise ValueError(f"bounds must be finite with min < max, got {bounds!r}.")
-    return b
-
-
-def _check_resolution(resolution: object) -> tuple[int, int]:
-    res = (resolution, resolution) if isinstance(resolution, int) else resolution
-    try:
-        nx, ny = res  # type: ignore[misc]
-    except (TypeError, ValueError):
-        raise ValueError(f"resolution must be an int or a pair of ints, got {resolution!r}.") \
-            from None
-    for r in (nx, ny):
-        if isinstance(r, bool) or not isinstance(r, int) or r < 2:
-            raise ValueError(f"resolution must be an int >= 2 (or a pair), got {resolution!r}.")
-    return nx, ny
-
-
-def _grid(bounds: tuple[tuple[float, float], tuple[float, float]], nx: int, ny: int,
+def _grid(bounds: tuple[tuple[float, float], ...], nx: int, ny: int,
           device: torch.device) -> torch.Tensor:
     (x0, x1), (y0, y1) = bounds
     hx, hy = (x1 - x0) / nx, (y1 - y0) / ny
@@ -79,13 +58,12 @@ def kl_divergence_grid(p_energy: EnergyLike, q_energy: EnergyLike,
     >>> float(kl_divergence_grid(e, e, ((-5, 5), (-5, 5)), 50))
     0.0
     """
-    b = _check_bounds(bounds)
-    nx, ny = _check_resolution(resolution)
-    device = _module_device(p_energy, torch.device("cpu"))
-    pts = _grid(b, nx, ny, device)
+    b = check_rectangle(bounds, dims=(2,))
+    nx, ny = check_resolution(resolution, 2)
+    pts = _grid(b, nx, ny, tensor_device_of(p_energy, torch.device("cpu")))
     with torch.no_grad():
-        neg_p = -_energy64(p_energy, pts, "p_energy")
-        neg_q = -_energy64(q_energy, pts, "q_energy")
+        neg_p = -energies_float64(p_energy, pts, "p_energy")
+        neg_q = -energies_float64(q_energy, pts, "q_energy")
     if torch.isnan(neg_p).any() or torch.isnan(neg_q).any():
         raise ValueError("an energy returned NaN on the grid; check the energies and bounds.")
     log_p = neg_p - torch.logsumexp(neg_p, 0)
@@ -136,7 +114,8 @@ def fisher_divergence(score_p: Callable[[torch.Tensor], torch.Tensor],
     torch.Tensor or (torch.Tensor, torch.Tensor)
         0-d estimate (and its standard error), detached.
     """
-    x = _check_data(x, "x", min_event_dims=1)
+    x = check_model_data(x, "x", min_event_dims=1)
+    check_bool(return_stderr, "return_stderr")
     sp = _score_any(score_p, x, "score_p")
     sq = _score_any(score_q, x, "score_q")
     per = 0.5 * (sp - sq).reshape(x.shape[0], -1).square().sum(1)

@@ -7,19 +7,21 @@ from dataclasses import dataclass
 
 import torch
 
-from .._validation import check_batch
-from ..objectives._checks import _check_data, _check_in_support
-from ..objectives.likelihood import _resolve_log_partition
-from ..partition import LogPartitionEstimate, ais
-from ._common import EnergyLike, _energy64
+from .._validation import check_batch, check_choice, check_in_support, check_model_data
+from ..energies.base import EnergyLike
+from ..partition import LogPartitionEstimate, ais, resolve_log_partition
+from ._common import energies_float64
+
+__all__ = ["LogLikelihoodEstimate", "ais_log_likelihood", "log_likelihood"]
 
 
 def _as_float_data(x: object, name: str, model: object = None) -> torch.Tensor:
-    """Integer/boolean data (e.g. binary patterns) become float64; then the usual checks."""
+    """Integer/boolean data (e.g. binary patterns) become float64; then the usual checks,
+    values in the support of a discrete model included."""
     x = check_batch(x, name)
     if not x.is_floating_point() and not x.is_complex():
         x = x.to(torch.float64)
-    return _check_data(x, name, model)
+    return check_in_support(check_model_data(x, name, model), model, name)
 
 
 def log_likelihood(model: EnergyLike, x: torch.Tensor,
@@ -59,13 +61,11 @@ def log_likelihood(model: EnergyLike, x: torch.Tensor,
     >>> ll.dtype
     torch.float64
     """
-    if reduction not in ("mean", "none"):
-        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}.")
+    check_choice(reduction, "reduction", ("mean", "none"))
     x = _as_float_data(x, "x", model)
-    _check_in_support(x, model, "x")
     with torch.no_grad():
-        log_z = _resolve_log_partition(model, log_partition).to(torch.float64)
-        ll = -_energy64(model, x, "model") - log_z.to(x.device)
+        log_z = resolve_log_partition(model, log_partition).to(torch.float64)
+        ll = -energies_float64(model, x, "model") - log_z.to(x.device)
     return ll.mean() if reduction == "mean" else ll
 
 
@@ -142,10 +142,9 @@ def ais_log_likelihood(model: EnergyLike, x: torch.Tensor, *, n_temperatures: in
         raise ValueError("ais_log_likelihood uses forward AIS; reverse=True is not supported "
                          "here (call ebmlab.partition.ais(..., reverse=True) directly).")
     x = _as_float_data(x, "x", model)
-    _check_in_support(x, model, "x")
-    est = ais(model, n_temperatures, n_runs, **ais_kwargs)
+    est = ais(model, n_temperatures, n_runs, **ais_kwargs)  # type: ignore[arg-type]
     with torch.no_grad():
-        data_term = (-_energy64(model, x, "model")).mean()
+        data_term = (-energies_float64(model, x, "model")).mean()
     log_z = est.log_z.detach().to(device=data_term.device, dtype=torch.float64)
     stderr = est.stderr.detach().to(device=data_term.device, dtype=torch.float64)
     return LogLikelihoodEstimate(log_likelihood=data_term - log_z, stderr=stderr,

@@ -6,11 +6,15 @@ from collections.abc import Sequence
 
 import torch
 
-from .._validation import check_batch, check_finite, check_positive
+from .._validation import check_batch, check_finite, check_number
+
+__all__ = ["mmd", "mode_weights"]
 
 
 def _flat_samples(x: object, name: str) -> torch.Tensor:
-    x = check_batch(x, name)
+    x = check_batch(x, name, allow_empty=False)
+    if x.is_complex():
+        raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}.")
     if not x.is_floating_point():
         x = x.to(torch.float64)
     check_finite(x, name)
@@ -78,7 +82,7 @@ def mmd(x: torch.Tensor, y: torch.Tensor, *, bandwidth: float | None = None) -> 
         if not bool(h2 > 0):
             h2 = torch.ones((), dtype=xf.dtype, device=xf.device)
     else:
-        h2 = torch.tensor(check_positive(bandwidth, "bandwidth") ** 2, dtype=xf.dtype,
+        h2 = torch.tensor(check_number(bandwidth, "bandwidth", greater_than=0) ** 2, dtype=xf.dtype,
                           device=xf.device)
     gamma = 0.5 / h2
     kxx = (_kernel_sum(xf, xf, gamma) - m) / (m * (m - 1))
@@ -129,7 +133,7 @@ def mode_weights(x: torch.Tensor, centers: torch.Tensor | Sequence[Sequence[floa
     dmin, nearest = d.min(dim=1)
     keep = torch.ones_like(dmin, dtype=torch.bool)
     if max_distance is not None:
-        keep = dmin <= check_positive(max_distance, "max_distance")
+        keep = dmin <= check_number(max_distance, "max_distance", greater_than=0)
     counts = torch.bincount(nearest[keep], minlength=c.shape[0]).to(torch.float64)
     n = xf.shape[0]
     w = counts / n

@@ -16,8 +16,16 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from ..utils import randn_like
-from ._checks import _check_data, _check_sigma, _check_sigmas, _event_view, _reject_discrete
+from .._validation import (
+    check_choice,
+    check_continuous_model,
+    check_generator,
+    check_model_data,
+    check_noise_conditional,
+    check_noise_level,
+    check_noise_levels,
+)
+from ..utils import randint, randn_like
 
 __all__ = ["denoising_score_matching_loss", "multiscale_dsm_loss"]
 
@@ -46,8 +54,6 @@ def _is_conditional(model: object) -> bool:
 def _model_score(model: Callable[..., torch.Tensor], x_t: torch.Tensor, sigma: torch.Tensor,
                  model_type: str, conditional: bool, name: str) -> torch.Tensor:
     """Score of ``model`` at ``x_t``: the output of a score network or ``-dE/dx`` of an energy."""
-    if model_type not in ("auto", "energy", "score"):
-        raise ValueError(f"model_type must be 'auto', 'energy' or 'score', got {model_type!r}.")
     x_in = x_t.detach().requires_grad_(model_type != "score")
     out = model(x_in, sigma) if conditional else model(x_in)
     if not isinstance(out, torch.Tensor):
@@ -123,12 +129,14 @@ def denoising_score_matching_loss(model: Callable[..., torch.Tensor], x: torch.T
     ValueError
         ``sigma <= 0``, discrete models, bad data, or an output of the wrong shape.
     """
-    _reject_discrete(model, "denoising_score_matching_loss")
-    x = _check_data(x, "x", model, min_event_dims=1)
-    sig = _check_sigma(sigma, x)
+    check_continuous_model(model, "denoising_score_matching_loss")
+    x = check_model_data(x, "x", model, min_event_dims=1)
+    sig = check_noise_level(sigma, x)
+    check_choice(model_type, "model_type", ("auto", "energy", "score"))
+    check_generator(generator)
     cond = _is_conditional(model) if conditional is None else bool(conditional)
     eps = randn_like(x, generator)
-    sig_b = _event_view(sig, x)
+    sig_b = sig.reshape(-1, *([1] * (x.dim() - 1)))  # one level per example, broadcast
     x_t = x.detach() + sig_b * eps
     with torch.enable_grad():
         s = _model_score(model, x_t, sig, model_type, cond, "model")
@@ -174,15 +182,16 @@ def multiscale_dsm_loss(score_model: Callable[..., torch.Tensor], x: torch.Tenso
     ValueError
         Non-positive levels, discrete models, bad data, outputs of the wrong shape.
     """
-    _reject_discrete(score_model, "multiscale_dsm_loss")
-    x = _check_data(x, "x", score_model, min_event_dims=1)
-    ladder = _check_sigmas(sigmas, x)
+    check_continuous_model(score_model, "multiscale_dsm_loss")
+    check_noise_conditional(score_model, "score_model")
+    x = check_model_data(x, "x", score_model, min_event_dims=1)
+    ladder = torch.tensor(check_noise_levels(sigmas), dtype=x.dtype, device=x.device)
+    check_choice(model_type, "model_type", ("auto", "energy", "score"))
+    check_generator(generator)
     batch = x.shape[0]
-    idx_device = generator.device if generator is not None else x.device
-    idx = torch.randint(ladder.numel(), (batch,), generator=generator, device=idx_device)
-    sig = ladder[idx.to(x.device)]
+    sig = ladder[randint(ladder.numel(), batch, x.device, generator)]
     eps = randn_like(x, generator)
-    sig_b = _event_view(sig, x)
+    sig_b = sig.reshape(-1, *([1] * (x.dim() - 1)))  # one level per example, broadcast
     x_t = x.detach() + sig_b * eps
     with torch.enable_grad():
         s = _model_score(score_model, x_t, sig, model_type, True, "score_model")

@@ -11,90 +11,21 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch import nn
 
-from .._closed_form import (
-    GradFn,
-    closed_form_gradient,
-    contrast_weights,
-    weighted_energy_sum,
+from .._validation import (
+    check_batch,
+    check_in_support,
+    check_model_data,
+    check_number,
+    evaluate_energy,
 )
-from .._validation import check_positive, evaluate_energy
-from ..partition import exact_log_partition
-from ._checks import EnergyLike, _check_data, _check_in_support
+from ..energies.base import EnergyLike
+from ..partition import resolve_log_partition
 
 __all__ = ["contrastive_loss", "exact_nll"]
 
 
 # ---------------------------------------------------------------------------- exact likelihood
-
-
-def _float64_call(model: object,
-                  method: str | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A differentiable float64 version of ``model`` (or of ``model.<method>``).
-
-    For an :class:`torch.nn.Module` the floating parameters and buffers are cast to
-    float64 inside :func:`torch.func.functional_call` (the casts are differentiable, so
-    gradients reach the original parameters). Plain callables are called as they are.
-    """
-    if not isinstance(model, nn.Module):
-        fn = model if method is None else getattr(model, method)
-        return lambda x: fn(x)
-
-    class _Call(nn.Module):
-        def __init__(self, inner: nn.Module):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.inner(x) if method is None else getattr(self.inner, method)(x)
-
-    wrapper = _Call(model)
-    state = {
-        name: (t.double() if t.is_floating_point() else t)
-        for name, t in [*wrapper.named_parameters(), *wrapper.named_buffers()]
-    }
-
-    def call(x: torch.Tensor) -> torch.Tensor:
-        try:
-            return torch.func.functional_call(wrapper, state, (x.double(),))
-        except RuntimeError:  # a model that cannot run in float64: evaluate natively
-            native = next(iter(state.values()), x)
-            return wrapper(x.to(native.dtype if native.is_floating_point() else x.dtype)).double()
-
-    return call
-
-
-def _resolve_log_partition(model: object, log_partition: object) -> torch.Tensor:
-    if log_partition is None:
-        lp = getattr(model, "log_partition", None)
-        if callable(lp):
-            log_z = lp()
-        elif getattr(model, "support", None) is not None:
-            log_z = exact_log_partition(model)
-        else:
-            raise ValueError(
-                f"log Z of {type(model).__name__} is unknown: it has no log_partition() method "
-                "and no discrete support to enumerate. Pass log_partition= as a tensor or a "
-                "callable model -> 0-d tensor, e.g. lambda m: "
-                "ebmlab.partition.grid_log_partition(m, bounds, resolution).")
-    elif callable(log_partition):
-        log_z = log_partition(model)
-    else:
-        log_z = log_partition
-    if not isinstance(log_z, torch.Tensor):
-        try:
-            log_z = torch.as_tensor(float(log_z), dtype=torch.float64)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise TypeError("log_partition must be a number, a 0-d tensor or a callable "
-                            f"returning one, got {type(log_z).__name__}.") from None
-    if log_z.numel() != 1:
-        raise ValueError(f"log_partition must be a scalar (0-d tensor), got shape "
-                         f"{tuple(log_z.shape)}.")
-    log_z = log_z.reshape(())
-    if not bool(torch.isfinite(log_z)):
-        raise ValueError(f"log_partition is not finite ({float(log_z)}).")
-    return log_z
 
 
 def exact_nll(model: EnergyLike, x: torch.Tensor,
@@ -143,31 +74,13 @@ def exact_nll(model: EnergyLike, x: torch.Tensor,
     >>> round(float(loss), 4)
     1.8379
     """
-    x = _check_data(x, "x", model)
-    _check_in_support(x, model, "x")
-    log_z = _resolve_log_partition(model, log_partition)
+    x = check_in_support(check_model_data(x, "x", model), model, "x")
+    log_z = resolve_log_partition(model, log_partition)
     e = evaluate_energy(model, x, "model")
     return e.mean() + log_z.to(device=e.device)
 
 
 # ---------------------------------------------------------------------------- contrastive
-
-
-def _closed_form_route(energy: EnergyLike, x_data: torch.Tensor, x_model: torch.Tensor,
-                       alpha: float) -> tuple[GradFn, torch.Tensor, torch.Tensor] | None:
-    """``(grad_fn, x, weights)`` of :math:`\\bar E(x^+) - \\bar E(x^-)` in closed form, or None.
-
-    The closed form applies when the model has one (``free_energy_grad``), there is no
-    regulariser, gradients are being recorded and none is wanted for the data.
-    """
-    if (alpha != 0 or not torch.is_grad_enabled() or x_data.requires_grad
-            or x_data.dtype != x_model.dtype):
-        return None
-    grad_fn = closed_form_gradient(energy)
-    if grad_fn is None:
-        return None
-    x = torch.cat([x_data, x_model.detach()])
-    return grad_fn, x, contrast_weights(x_data.shape[0], x_model.shape[0], x.dtype, x.device)
 
 
 def contrastive_loss(energy: EnergyLike, x_data: torch.Tensor, x_model: torch.Tensor, *,
@@ -214,28 +127,23 @@ def contrastive_loss(energy: EnergyLike, x_data: torch.Tensor, x_model: torch.Te
 
     Notes
     -----
-    The energy is evaluated once, on the two batches concatenated. When ``alpha`` is 0
-    and the model has a closed-form gradient (``free_energy_grad``, e.g.
-    :meth:`ebmlab.energies.RBM.free_energy_grad`), no autograd graph is built: the loss
-    carries the closed-form gradient, which ``backward()`` and :func:`torch.autograd.grad`
-    return for the parameters (with ``create_graph=True`` it is recomputed by autograd,
-    so higher derivatives work). Data with ``requires_grad`` and :mod:`torch.func`
-    transforms take the autograd route.
+    The energy is evaluated once, on the two batches concatenated, and the gradient
+    comes from autograd. For an RBM it equals the textbook update
+    :func:`ebmlab.energies.contrastive_divergence_gradient`, which the training methods
+    CD and PCD use.
     """
     if validate:
-        x_data = _check_data(x_data, "x_data", energy)
-        x_model = _check_data(x_model, "x_model", energy)
-        if x_data.shape[1:] != x_model.shape[1:]:
-            raise ValueError(f"x_data and x_model must have the same event shape, got "
-                             f"{tuple(x_data.shape)} and {tuple(x_model.shape)}.")
+        x_data, x_model = check_batch(x_data, "x_data"), check_batch(x_model, "x_model")
         if x_data.device != x_model.device:
             raise ValueError(f"x_data and x_model must be on the same device, got "
                              f"{x_data.device} and {x_model.device}.")
-        alpha = check_positive(alpha, "alpha", strict=False)
+        if x_data.shape[1:] != x_model.shape[1:]:
+            raise ValueError(f"x_data and x_model must have the same event shape, got "
+                             f"{tuple(x_data.shape)} and {tuple(x_model.shape)}.")
+        x_data = check_model_data(x_data, "x_data", energy)
+        x_model = check_model_data(x_model, "x_model", energy)
+        alpha = check_number(alpha, "alpha", at_least=0)
     x_model = x_model.detach()
-    route = _closed_form_route(energy, x_data, x_model, alpha)
-    if route is not None:
-        return weighted_energy_sum(energy, *route)  # type: ignore[arg-type]
     n_pos = x_data.shape[0]
     if x_data.dtype != x_model.dtype:  # energies of each batch in its own dtype
         e_pos = evaluate_energy(energy, x_data)

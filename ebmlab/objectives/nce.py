@@ -14,17 +14,12 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .._validation import check_batch, check_same_device, evaluate_energy
-from ._checks import EnergyLike, _check_data
+from .._validation import check_batch, check_callable, check_model_data, evaluate_energy
+from ..energies.base import EnergyLike
 
 __all__ = ["nce_loss"]
 
 LogProb = Callable[[torch.Tensor], torch.Tensor]
-
-
-def _check_callable(fn: object, name: str, expected: str) -> None:
-    if not callable(fn):
-        raise TypeError(f"{name} must be a callable {expected}, got {type(fn).__name__}.")
 
 
 def _noise_log_prob(noise_log_prob: LogProb, x: torch.Tensor, name: str,
@@ -110,21 +105,21 @@ def nce_loss(energy: EnergyLike, x_data: torch.Tensor, x_noise: torch.Tensor,
     Raises
     ------
     TypeError
-        ``energy`` or ``noise_log_prob`` is not callable, a batch is not a tensor, or
-        ``noise_log_prob`` returns something other than a tensor.
+        ``energy`` or ``noise_log_prob`` is not callable, a batch is not a floating-point
+        tensor, or ``noise_log_prob`` returns something other than a tensor.
     ValueError
-        Bad batches (integer dtype, empty, non-finite, different event shapes or
-        devices), or an energy or noise log-density of the wrong shape, or a noise
-        log-density that is not finite at the data.
+        Bad batches (empty, non-finite, different event shapes or devices), or an energy
+        or noise log-density of the wrong shape, or a noise log-density that is not finite
+        at the data.
 
     Notes
     -----
     The classifier's posterior :math:`\sigma(G_\theta(u) - \log\nu)` is the Bayes posterior
     :math:`P(\text{data}\mid u)` when the data are :math:`p_\theta` and the classes have
     prior odds :math:`1:\nu`, which is why its optimum is the data density. NCE is
-    consistent for every :math:`\nu > 0`; its variance decreases as :math:`\nu` grows and
-    approaches that of maximum likelihood as :math:`\nu\to\infty`, and it grows when the
-    noise is far from the data, because the classification becomes too easy.
+    consistent for every :math:`\nu > 0`; its asymptotic covariance tends to that of
+    maximum likelihood as :math:`\nu\to\infty`, and its variance grows when the noise is
+    far from the data, because the classification becomes too easy.
 
     References: M. Gutmann and A. Hyvärinen, "Noise-contrastive estimation: a new
     estimation principle for unnormalized statistical models", AISTATS 2010; and
@@ -163,18 +158,20 @@ def nce_loss(energy: EnergyLike, x_data: torch.Tensor, x_noise: torch.Tensor,
     >>> round(c.item(), 1)
     0.9
     """
-    _check_callable(energy, "energy", "mapping (B, *event_shape) to energies (B,)")
-    _check_callable(noise_log_prob, "noise_log_prob",
-                    "mapping (B, *event_shape) to the noise's log-densities (B,)")
+    check_callable(energy, "energy", "mapping (B, *event_shape) to energies (B,)")
+    check_callable(noise_log_prob, "noise_log_prob",
+                   "mapping (B, *event_shape) to the noise's log-densities (B,)")
     if validate:
-        x_data = _check_data(x_data, "x_data", energy)
-        x_noise = _check_data(x_noise, "x_noise", energy)
+        x_data = check_model_data(x_data, "x_data", energy)
+        x_noise = check_model_data(x_noise, "x_noise", energy)
     else:
         x_data, x_noise = check_batch(x_data, "x_data"), check_batch(x_noise, "x_noise")
     if x_data.shape[1:] != x_noise.shape[1:]:
         raise ValueError(f"x_data and x_noise must have the same event shape, got "
                          f"{tuple(x_data.shape)} and {tuple(x_noise.shape)}.")
-    check_same_device(("x_data", x_data), ("x_noise", x_noise))
+    if x_data.device != x_noise.device:
+        raise ValueError(f"x_data and x_noise must be on the same device, got "
+                         f"{x_data.device} and {x_noise.device}.")
     if x_data.shape[0] == 0 or x_noise.shape[0] == 0:
         raise ValueError(f"x_data and x_noise must each hold at least one example, got "
                          f"shapes {tuple(x_data.shape)} and {tuple(x_noise.shape)}.")

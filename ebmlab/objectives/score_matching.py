@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import torch
 
-from .._validation import evaluate_energy
-from ..utils import rand_like, randn_like
-from ._checks import EnergyLike, _check_data, _reject_discrete
+from .._validation import (
+    check_bool,
+    check_choice,
+    check_continuous_model,
+    check_generator,
+    check_int,
+    check_model_data,
+    evaluate_energy,
+)
+from ..energies.base import EnergyLike
+from ..utils import bernoulli, randn_like
 
 __all__ = ["score_matching_loss", "sliced_score_matching_loss"]
 
@@ -119,8 +127,8 @@ def score_matching_loss(energy: EnergyLike, x: torch.Tensor) -> torch.Tensor:
     ValueError
         Discrete models (score matching needs continuous data; use CD/PCD), bad data.
     """
-    _reject_discrete(energy, "score_matching_loss")
-    x = _check_data(x, "x", energy, min_event_dims=1)
+    check_continuous_model(energy, "score_matching_loss")
+    x = check_model_data(x, "x", energy, min_event_dims=1)
     with torch.enable_grad():
         x_, s = _score_with_graph(energy, x)
         trace = _hessian_trace(x_, s)
@@ -169,18 +177,18 @@ def sliced_score_matching_loss(energy: EnergyLike, x: torch.Tensor, n_projection
     ValueError
         Discrete models, bad data, ``n_projections < 1`` or an unknown ``distribution``.
     """
-    _reject_discrete(energy, "sliced_score_matching_loss")
-    x = _check_data(x, "x", energy, min_event_dims=1)
-    if isinstance(n_projections, bool) or not isinstance(n_projections, int) or n_projections < 1:
-        raise ValueError(f"n_projections must be an int >= 1, got {n_projections!r}.")
-    if distribution not in ("gaussian", "rademacher"):
-        raise ValueError(f"distribution must be 'gaussian' or 'rademacher', got {distribution!r}.")
+    check_continuous_model(energy, "sliced_score_matching_loss")
+    x = check_model_data(x, "x", energy, min_event_dims=1)
+    n_projections = check_int(n_projections, "n_projections", minimum=1)
+    check_bool(variance_reduced, "variance_reduced")
+    check_choice(distribution, "distribution", ("gaussian", "rademacher"))
+    check_generator(generator)
     batch = x.shape[0]
     xr = x.detach().repeat(n_projections, *([1] * (x.dim() - 1)))
     if distribution == "gaussian":
         v = randn_like(xr, generator)
     else:
-        v = (rand_like(xr, generator) < 0.5).to(xr.dtype) * 2 - 1
+        v = bernoulli(torch.full_like(xr, 0.5), generator) * 2 - 1
     with torch.enable_grad():
         x_, s = _score_with_graph(energy, xr)
         (gv,) = torch.autograd.grad((s * v).sum(), x_, create_graph=True, allow_unused=True)

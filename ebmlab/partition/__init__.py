@@ -9,7 +9,7 @@ r"""Partition functions :math:`Z = \int e^{-E(x)}\,dx`: exact, by quadrature, an
 
 from .ais import ais, annealing_schedule
 from .estimate import LogPartitionEstimate, effective_sample_size, log_mean_exp
-from .exact import exact_log_partition
+from .exact import exact_log_partition, resolve_log_partition
 from .ising import ISING_CRITICAL_COUPLING, ising_log_partition, onsager_free_energy
 from .quadrature import grid_log_partition, importance_log_partition
 
@@ -25,4 +25,5 @@ __all__ = [
     "ising_log_partition",
     "log_mean_exp",
     "onsager_free_energy",
+    "resolve_log_partition",
 ]

@@ -9,11 +9,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..energies.base import Energy
+from .._validation import (
+    check_bool,
+    check_callable,
+    check_choice,
+    check_generator,
+    check_int,
+    check_number,
+)
+from ..energies.base import energy_and_score, has_closed_form_score
 from ..samplers import SamplerDivergedError
-from ..utils import rand_like, randn_like
+from ..utils import bernoulli, rand_like, randn_like
 from .estimate import LogPartitionEstimate, estimate_from_log_weights
-from .exact import _is_rbm
+from .exact import RBMLike, is_rbm
 from .quadrature import check_proposal, proposal_log_prob, sample_proposal
 
 __all__ = ["ais", "annealing_schedule"]
@@ -48,10 +56,7 @@ def annealing_schedule(kind: str, n_temperatures: int) -> Tensor:
     ValueError
         For an unknown ``kind`` or ``n_temperatures < 2``.
     """
-    if isinstance(n_temperatures, bool) or not isinstance(n_temperatures, int) \
-            or n_temperatures < 2:
-        raise ValueError(f"n_temperatures must be an int >= 2, got {n_temperatures!r}.")
-    k = n_temperatures
+    k = check_int(n_temperatures, "n_temperatures", minimum=2)
     if kind == "linear":
         betas = torch.linspace(0.0, 1.0, k, dtype=torch.float64)
     elif kind == "sigmoid":
@@ -195,8 +200,8 @@ def ais(
     True
     """
     betas = _resolve_schedule(schedule, n_temperatures)
-    if not isinstance(reverse, bool):
-        raise TypeError(f"reverse must be a bool, got {reverse!r}.")
+    check_bool(reverse, "reverse")
+    check_generator(generator)
     if init is not None and not reverse:
         raise ValueError("init= is used by reverse AIS only (reverse=True); forward AIS starts "
                          "from the base distribution.")
@@ -210,26 +215,19 @@ def ais(
                              f"got {got}.")
         if n_runs is None:
             n_runs = init.shape[0]
-        elif n_runs != init.shape[0]:
+        elif check_int(n_runs, "n_runs", minimum=1) != init.shape[0]:
             raise ValueError(f"n_runs={n_runs!r} does not match init with {init.shape[0]} "
                              f"samples; pass n_runs=None or {init.shape[0]}.")
-    if n_runs is None:
-        n_runs = 100
-    if isinstance(n_runs, bool) or not isinstance(n_runs, int) or n_runs < 1:
-        raise ValueError(f"n_runs must be a positive int, got {n_runs!r}.")
-    if isinstance(n_steps_per_temperature, bool) or not isinstance(n_steps_per_temperature, int) \
-            or n_steps_per_temperature < 1:
-        raise ValueError(f"n_steps_per_temperature must be a positive int, got "
-                         f"{n_steps_per_temperature!r}.")
-    if not callable(model):
-        raise TypeError(f"model must be an RBM or a callable energy (B, ...) -> (B,), got "
-                        f"{type(model).__name__}.")
+    n_runs = check_int(100 if n_runs is None else n_runs, "n_runs", minimum=1)
+    n_steps_per_temperature = check_int(n_steps_per_temperature, "n_steps_per_temperature",
+                                        minimum=1)
+    check_callable(model, "model", "(an RBM or an energy (B, ...) -> (B,))")
 
     ladder = betas.tolist()
     if reverse:
         ladder = ladder[::-1]
     with torch.no_grad():
-        if _is_rbm(model):
+        if is_rbm(model):
             if base is not None:
                 raise ValueError("for an RBM, ais builds its own base (an RBM with W = 0); "
                                  "pass base_visible_bias= (e.g. the data's log-odds) instead of "
@@ -255,17 +253,14 @@ def ais(
                     "base= with sample(n, generator=) and log_prob(x), e.g. "
                     "ebmlab.Gaussian(torch.zeros(d), 4 * torch.eye(d)).")
             check_proposal(base, "base")
-            transition = "mala" if transition is None else transition
-            if transition not in ("mala", "langevin"):
-                raise ValueError(f"transition for a continuous energy must be 'mala' or "
-                                 f"'langevin', got {transition!r}.")
-            if isinstance(step_size, bool) or not isinstance(step_size, (int, float)) \
-                    or not step_size > 0 or not math.isfinite(step_size):
-                raise ValueError(f"step_size must be a finite number > 0, got {step_size!r}.")
+            transition = check_choice("mala" if transition is None else transition,
+                                      "transition for a continuous energy",
+                                      ("mala", "langevin"))
+            eps = check_number(step_size, "step_size", greater_than=0)
             log_w, acceptance = _continuous_ais(
-                model, base, ladder, n_runs, init, transition, float(step_size),
+                model, base, ladder, n_runs, init, transition, eps,
                 n_steps_per_temperature, generator, progress)
-            log_z0 = 0.0
+            log_z0 = torch.zeros((), dtype=torch.float64)
     if not bool(torch.isfinite(log_w).all()):
         n_bad = int((~torch.isfinite(log_w)).sum())
         raise SamplerDivergedError(
@@ -293,6 +288,8 @@ def _resolve_schedule(schedule: str | Tensor, n_temperatures: int | None) -> Ten
     if not isinstance(schedule, str):
         raise TypeError(f"schedule must be a name or a tensor of betas, got "
                         f"{type(schedule).__name__}.")
+    if n_temperatures is not None:
+        check_int(n_temperatures, "n_temperatures", minimum=2)
     return annealing_schedule(schedule, 1000 if n_temperatures is None else n_temperatures)
 
 
@@ -306,7 +303,7 @@ def _progress(n: int, progress: bool, desc: str) -> Iterable[int]:
 
 # ----------------------------------------------------------------------------------- RBM
 
-def _rbm_ais(model: object, ladder: list[float], n_runs: int, base_bias: Tensor | None,
+def _rbm_ais(model: RBMLike, ladder: list[float], n_runs: int, base_bias: Tensor | None,
              init: Tensor | None, n_sweeps: int, generator: torch.Generator | None,
              progress: bool) -> tuple[Tensor, Tensor]:
     w = model.weight.detach()
@@ -328,8 +325,7 @@ def _rbm_ais(model: object, ladder: list[float], n_runs: int, base_bias: Tensor 
         a0 = base_bias.detach().to(dtype)
     log_z0 = F.softplus(a0.double()).sum() + n_h * math.log(2.0)
     if init is None:
-        p0 = torch.sigmoid(a0).expand(n_runs, n_v)
-        v = (rand_like(p0, generator) < p0).to(dtype)
+        v = bernoulli(torch.sigmoid(a0).expand(n_runs, n_v), generator)
     else:
         if tuple(init.shape[1:]) != (n_v,):
             raise ValueError(f"init must have shape (n_runs, {n_v}) for this RBM, got "
@@ -355,10 +351,8 @@ def _rbm_ais(model: object, ladder: list[float], n_runs: int, base_bias: Tensor 
         for sweep in range(n_sweeps):
             if sweep > 0:
                 z = v @ w + b
-            ph = torch.sigmoid(beta * z)
-            h = (rand_like(ph, generator) < ph).to(dtype)
-            pv = torch.sigmoid(visible_field + beta * (h @ w.T))
-            v = (rand_like(pv, generator) < pv).to(dtype)
+            h = bernoulli(torch.sigmoid(beta * z), generator)
+            v = bernoulli(torch.sigmoid(visible_field + beta * (h @ w.T)), generator)
     return log_w, log_z0
 
 
@@ -374,8 +368,9 @@ class _PathState:
 
 
 def _log_prob_and_grad(base: object, x: Tensor) -> tuple[Tensor, Tensor]:
-    if isinstance(base, Energy) and type(base).score is not Energy.score:
-        return proposal_log_prob(base, x, "base"), base.score(x)
+    r""":math:`\log p_0(x)` and its gradient; ``base`` is a normalised density."""
+    if has_closed_form_score(base):
+        return proposal_log_prob(base, x, "base"), base.score(x)  # type: ignore[attr-defined]
     with torch.enable_grad():
         x_ = x.detach().requires_grad_(True)
         lp = proposal_log_prob(base, x_, "base")
@@ -383,30 +378,10 @@ def _log_prob_and_grad(base: object, x: Tensor) -> tuple[Tensor, Tensor]:
     return lp.detach(), g
 
 
-def _neg_energy_and_grad(energy: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
-    if isinstance(energy, Energy) and type(energy).score is not Energy.score:
-        e = energy(x)
-        _check_energy_shape(e, x)
-        return -e, energy.score(x)
-    with torch.enable_grad():
-        x_ = x.detach().requires_grad_(True)
-        e = energy(x_)
-        _check_energy_shape(e, x)
-        (g,) = torch.autograd.grad(e.sum(), x_)
-    return -e.detach(), -g
-
-
-def _check_energy_shape(e: object, x: Tensor) -> None:
-    if not isinstance(e, Tensor) or e.shape != (x.shape[0],):
-        got = tuple(e.shape) if isinstance(e, Tensor) else type(e).__name__
-        raise ValueError(f"model must map a batch of shape {tuple(x.shape)} to energies of "
-                         f"shape ({x.shape[0]},), got {got}.")
-
-
 def _evaluate(energy: Callable[[Tensor], Tensor], base: object, x: Tensor) -> _PathState:
     l0, g0 = _log_prob_and_grad(base, x)
-    l1, g1 = _neg_energy_and_grad(energy, x)
-    return _PathState(x, l0, g0, l1, g1)
+    e, score = energy_and_score(energy, x, name="model")
+    return _PathState(x, l0, g0, -e, score)
 
 
 def _continuous_ais(energy: Callable[[Tensor], Tensor], base: object, ladder: list[float],

@@ -74,8 +74,10 @@ def effective_sample_size(log_weights: torch.Tensor) -> torch.Tensor:
 
     Raises
     ------
+    TypeError
+        If ``log_weights`` is not a floating tensor.
     ValueError
-        If ``log_weights`` is not a non-empty 1-d tensor.
+        If ``log_weights`` is not a non-empty 1-d tensor, or holds NaN or :math:`+\infty`.
 
     Examples
     --------
@@ -95,6 +97,12 @@ def _check_log_weights(log_weights: object) -> None:
     if log_weights.dim() != 1 or log_weights.numel() == 0:
         raise ValueError(f"log_weights must be a non-empty 1-d tensor (n,), "
                          f"got shape {tuple(log_weights.shape)}.")
+    if not log_weights.is_floating_point():
+        raise TypeError(f"log_weights must be a floating-point tensor, got {log_weights.dtype}.")
+    n_bad = int((torch.isnan(log_weights) | (log_weights == math.inf)).sum())
+    if n_bad:
+        raise ValueError(f"log_weights must not hold NaN or +inf (a zero weight, -inf, is "
+                         f"fine), got {n_bad} such value(s).")
 
 
 def estimate_from_log_weights(log_w: torch.Tensor, log_z0: torch.Tensor | float = 0.0, *,

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Protocol, TypeGuard
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-from torch.func import functional_call
 
-__all__ = ["exact_log_partition"]
+from .._validation import check_int
+from ..energies.base import float64_energy
+from ..utils import tensor_device_of
+
+__all__ = ["RBMLike", "exact_log_partition", "is_rbm", "resolve_log_partition"]
 
 # Cap on the elements of one enumerated RBM chunk (states x units of the other layer),
 # 2**23 float64 numbers = 64 MiB, so that a 784 x 20 RBM stays within memory.
@@ -88,11 +91,11 @@ def exact_log_partition(
     >>> round(float(log_z), 4)                          # 3 log(1 + e)
     3.9398
     """
-    chunk_size = _check_count(chunk_size, "chunk_size")
-    max_states = _check_count(max_states, "max_states")
+    chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+    max_states = check_int(max_states, "max_states", minimum=1)
     if layer not in ("auto", "visible", "hidden"):
         raise ValueError(f"layer must be 'auto', 'visible' or 'hidden', got {layer!r}.")
-    if _is_rbm(model):
+    if is_rbm(model):
         return _rbm_log_partition(model, chunk_size, max_states, layer)
     if layer != "auto":
         raise ValueError(f"layer={layer!r} applies to RBMs only; got a "
@@ -108,8 +111,8 @@ def exact_log_partition(
     if n_states > max_states:
         raise ValueError(_too_many_states_message(model, f"{d} units", k, d, n_states,
                                                   max_states))
-    energy = _float64_energy(model)
-    device = _device_of(model)
+    energy = float64_energy(model)
+    device = tensor_device_of(model, torch.device("cpu"))
     values_t = torch.tensor(values, dtype=torch.float64, device=device)
     powers = k ** torch.arange(d, device=device, dtype=torch.int64)
     partial = []
@@ -126,7 +129,7 @@ def exact_log_partition(
     return torch.logsumexp(torch.stack(partial), dim=0)
 
 
-def _rbm_log_partition(model: nn.Module, chunk_size: int, max_states: int,
+def _rbm_log_partition(model: RBMLike, chunk_size: int, max_states: int,
                        layer: str) -> torch.Tensor:
     w = model.weight.to(torch.float64)
     a = model.visible_bias.to(torch.float64)
@@ -156,7 +159,17 @@ def _rbm_log_partition(model: nn.Module, chunk_size: int, max_states: int,
     return torch.logsumexp(torch.stack(partial), dim=0)
 
 
-def _is_rbm(model: object) -> bool:
+class RBMLike(Protocol):
+    """What the RBM routines need of a model: its three parameter tensors."""
+
+    weight: torch.Tensor
+    visible_bias: torch.Tensor
+    hidden_bias: torch.Tensor
+
+
+def is_rbm(model: object) -> TypeGuard[RBMLike]:
+    """A restricted Boltzmann machine: ``weight`` :math:`W` (2-d), ``visible_bias``,
+    ``hidden_bias`` and ``hidden_free_energy`` (such as :class:`ebmlab.energies.RBM`)."""
     w = getattr(model, "weight", None)
     return (
         isinstance(w, torch.Tensor)
@@ -216,26 +229,56 @@ def _resolve_event_shape(model: object, event_shape: Sequence[int] | None) -> tu
     return shape
 
 
-def _check_count(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}.")
-    return value
+def resolve_log_partition(model: object, log_partition: object = None) -> torch.Tensor:
+    r"""The :math:`\log Z` of ``model`` to use: given, or computed as exactly as possible.
 
+    Parameters
+    ----------
+    model : Energy or callable
+        The model.
+    log_partition : number, tensor or callable, optional
+        :math:`\log Z` itself, or a callable ``model -> 0-d tensor``. ``None``:
+        ``model.log_partition()`` when the model has one (closed forms), otherwise exact
+        enumeration (:func:`exact_log_partition`) for a discrete model.
 
-def _device_of(model: object) -> torch.device:
-    if isinstance(model, nn.Module):
-        for t in (*model.parameters(), *model.buffers()):
-            return t.device
-    return torch.device("cpu")
+    Returns
+    -------
+    torch.Tensor
+        A finite 0-d tensor (differentiable when computed from the model).
 
-
-def _float64_energy(model: Callable[[torch.Tensor], torch.Tensor],
-                    ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The model evaluated with float64 parameters, keeping the graph to the originals."""
-    if not isinstance(model, nn.Module):
-        return model
-    tensors = {name: (t.to(torch.float64) if t.is_floating_point() else t)
-               for name, t in (*model.named_parameters(), *model.named_buffers())}
-    if not tensors:
-        return model
-    return lambda x: functional_call(model, tensors, (x,))
+    Raises
+    ------
+    ValueError
+        If :math:`\log Z` is unknown (a continuous model without ``log_partition``), not a
+        scalar or not finite.
+    TypeError
+        If ``log_partition`` is neither a number, a tensor nor a callable.
+    """
+    if log_partition is None:
+        closed_form = getattr(model, "log_partition", None)
+        if callable(closed_form):
+            log_z = closed_form()
+        elif getattr(model, "support", None) is not None:
+            log_z = exact_log_partition(model)  # type: ignore[arg-type]
+        else:
+            raise ValueError(
+                f"log Z of {type(model).__name__} is unknown: it has no log_partition() method "
+                "and no discrete support to enumerate. Pass log_partition= as a tensor or a "
+                "callable model -> 0-d tensor, e.g. lambda m: "
+                "ebmlab.partition.grid_log_partition(m, bounds, resolution).")
+    elif callable(log_partition):
+        log_z = log_partition(model)
+    else:
+        log_z = log_partition
+    if not isinstance(log_z, torch.Tensor):
+        if isinstance(log_z, bool) or not isinstance(log_z, int | float):
+            raise TypeError("log_partition must be a number, a 0-d tensor or a callable "
+                            f"returning one, got {type(log_z).__name__}.")
+        log_z = torch.tensor(float(log_z), dtype=torch.float64)
+    if log_z.numel() != 1:
+        raise ValueError(f"log_partition must be a scalar (0-d tensor), got shape "
+                         f"{tuple(log_z.shape)}.")
+    log_z = log_z.reshape(())
+    if not bool(torch.isfinite(log_z)):
+        raise ValueError(f"log_partition is not finite ({float(log_z)}).")
+    return log_z

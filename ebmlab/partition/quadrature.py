@@ -6,8 +6,18 @@ import math
 from collections.abc import Callable, Sequence
 
 import torch
-from torch import nn
 
+from .._validation import (
+    check_callable,
+    check_choice,
+    check_device,
+    check_float_dtype,
+    check_generator,
+    check_int,
+    check_rectangle,
+    check_resolution,
+)
+from ..utils import floating_dtype_of, tensor_device_of
 from .estimate import LogPartitionEstimate, estimate_from_log_weights
 
 __all__ = ["grid_log_partition", "importance_log_partition"]
@@ -78,16 +88,17 @@ def grid_log_partition(
     >>> abs(float(log_z) - math.log(2 * math.pi)) < 1e-6
     True
     """
-    if not callable(energy):
-        raise TypeError(f"energy must be callable (B, d) -> (B,), got {type(energy).__name__}.")
-    box = _check_bounds(energy, bounds)
+    check_callable(energy, "energy", "(B, d) -> (B,)")
+    box = _window(energy, bounds)
     d = len(box)
-    sizes = _check_resolution(resolution, d)
-    if rule not in ("midpoint", "trapezoid"):
-        raise ValueError(f"rule must be 'midpoint' or 'trapezoid', got {rule!r}.")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}.")
-    dtype, device = _infer_dtype_device(energy, dtype, device)
+    sizes = (list(_DEFAULT_RESOLUTION[d] for _ in box) if resolution is None
+             else check_resolution(resolution, d))
+    check_choice(rule, "rule", ("midpoint", "trapezoid"))
+    chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+    dtype = (floating_dtype_of(energy) or torch.float64) if dtype is None \
+        else check_float_dtype(dtype)
+    device = (tensor_device_of(energy, torch.device("cpu")) if device is None
+              else check_device(device))
 
     axes, log_w = [], []
     for (lo, hi), n in zip(box, sizes, strict=True):
@@ -182,12 +193,10 @@ def importance_log_partition(
     >>> abs(float(est.log_z) - 1.8379) < 3 * float(est.stderr)   # log 2 pi = 1.8379
     True
     """
-    if not callable(energy):
-        raise TypeError(f"energy must be callable (B, ...) -> (B,), got {type(energy).__name__}.")
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive int, got {n_samples!r}.")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}.")
+    check_callable(energy, "energy", "(B, ...) -> (B,)")
+    n_samples = check_int(n_samples, "n_samples", minimum=1)
+    chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+    check_generator(generator)
     with torch.no_grad():
         x = sample_proposal(proposal, n_samples, generator, "proposal")
         log_q = proposal_log_prob(proposal, x, "proposal")
@@ -201,6 +210,9 @@ def importance_log_partition(
                                  f"energies of shape ({xb.shape[0]},), got {got}.")
             parts.append(e.to(torch.float64))
         log_w = -torch.cat(parts) - log_q.to(torch.float64)
+    if bool(torch.isnan(log_w).any()):
+        raise ValueError(f"the energy or proposal.log_prob returned NaN at "
+                         f"{int(torch.isnan(log_w).sum())} of the {n_samples} samples.")
     return estimate_from_log_weights(log_w)
 
 
@@ -232,7 +244,7 @@ def sample_proposal(proposal: object, n: int, generator: torch.Generator | None,
                 torch.manual_seed(seed)
                 x = proposal.sample((n,))
     else:
-        x = proposal.sample(n, generator=generator)
+        x = proposal.sample(n, generator=generator)  # type: ignore[attr-defined]
     if not isinstance(x, torch.Tensor) or x.dim() < 1 or x.shape[0] != n:
         got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"{name}.sample({n}) must return a tensor of shape ({n}, ...), got {got}.")
@@ -241,7 +253,7 @@ def sample_proposal(proposal: object, n: int, generator: torch.Generator | None,
 
 def proposal_log_prob(proposal: object, x: torch.Tensor, name: str) -> torch.Tensor:
     """``proposal.log_prob(x)`` checked to have shape ``(B,)``."""
-    lq = proposal.log_prob(x)
+    lq = proposal.log_prob(x)  # type: ignore[attr-defined]
     if not isinstance(lq, torch.Tensor) or lq.shape != (x.shape[0],):
         got = tuple(lq.shape) if isinstance(lq, torch.Tensor) else type(lq).__name__
         hint = (" (wrap a factorised torch distribution in torch.distributions.Independent)"
@@ -251,52 +263,15 @@ def proposal_log_prob(proposal: object, x: torch.Tensor, name: str) -> torch.Ten
     return lq
 
 
-def _check_bounds(energy: object, bounds: object) -> list[tuple[float, float]]:
+def _window(energy: object, bounds: object) -> tuple[tuple[float, float], ...]:
+    """The integration window: ``bounds``, or the energy's own ``bounds`` attribute."""
     if bounds is None:
         bounds = getattr(energy, "bounds", None)
         if bounds is None:
             raise ValueError(f"bounds must be given: {type(energy).__name__} has no attribute "
                              "'bounds'; pass e.g. bounds=((-4, 4), (-4, 4)).")
-    try:
-        pairs = list(bounds)
-        if pairs and not isinstance(pairs[0], (Sequence, torch.Tensor)):
-            pairs = [pairs]  # a single (low, high) pair: 1-D
-        box = [(float(lo), float(hi)) for lo, hi in pairs]
-    except (TypeError, ValueError):
-        raise ValueError(f"bounds must be a sequence of (low, high) pairs, one per dimension, "
-                         f"got {bounds!r}.") from None
+    box = check_rectangle(bounds, dims=None)
     if not 1 <= len(box) <= 3:
         raise ValueError(f"grid quadrature handles 1 to 3 dimensions, got {len(box)} pairs of "
                          f"bounds; use importance_log_partition or ais in higher dimensions.")
-    for lo, hi in box:
-        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-            raise ValueError(f"each pair of bounds must be finite with low < high, got {bounds!r}.")
     return box
-
-
-def _check_resolution(resolution: object, d: int) -> list[int]:
-    if resolution is None:
-        return [_DEFAULT_RESOLUTION[d]] * d
-    values = [resolution] * d if isinstance(resolution, int) else resolution
-    try:
-        sizes = list(values)
-    except TypeError:
-        raise ValueError(f"resolution must be an int or {d} ints, got {resolution!r}.") from None
-    if len(sizes) != d or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 2
-                                  for n in sizes):
-        raise ValueError(f"resolution must be an int >= 2 or a sequence of {d} such ints "
-                         f"(one per dimension), got {resolution!r}.")
-    return sizes
-
-
-def _infer_dtype_device(energy: object, dtype: torch.dtype | None,
-                        device: torch.device | str | None) -> tuple[torch.dtype, torch.device]:
-    ref = None
-    if isinstance(energy, nn.Module):
-        ref = next((t for t in (*energy.parameters(), *energy.buffers())
-                    if t.is_floating_point()), None)
-    if dtype is None:
-        dtype = ref.dtype if ref is not None else torch.float64
-    if device is None:
-        device = ref.device if ref is not None else torch.device("cpu")
-    return dtype, torch.device(device)

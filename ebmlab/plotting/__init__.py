@@ -48,8 +48,8 @@ __all__ = [
 # declarations; they bind nothing. Keep them identical to those in style.py.
 
 #: The book's colours (colour-blind safe: Okabe & Ito, and Tol's "muted" for methods).
-PALETTE: dict[str, str]
+PALETTE: dict[str, str]  # type: ignore[no-redef]
 #: Perceptually uniform colormap of energies.
-ENERGY_CMAP: str
+ENERGY_CMAP: str  # type: ignore[no-redef]
 #: Perceptually uniform colormap of densities.
-DENSITY_CMAP: str
+DENSITY_CMAP: str  # type: ignore[no-redef]

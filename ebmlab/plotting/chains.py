@@ -18,9 +18,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
-from .._validation import check_positive
+from .._validation import check_int
 from ._axes import _colorbar, _get_ax, _label_axes, _to_numpy
-from .grids import Bounds, EnergyLike, _check_bounds, density_grid
+from .grids import Bounds, EnergyLike, density_grid, window
 from .landscapes import plot_energy
 from .style import DENSITY_CMAP, PALETTE
 
@@ -57,10 +57,10 @@ def plot_chains(trajectory: object, *, n_chains: int = 8, ax: Axes | None = None
     Axes
     """
     traj = _trajectory(trajectory)
-    traj = traj[:, _spread(traj.shape[1], int(check_positive(n_chains, "n_chains")))]
+    traj = traj[:, _spread(traj.shape[1], check_int(n_chains, "n_chains", minimum=1))]
     ax = _get_ax(ax)
     color = color or PALETTE["chains"]
-    ax.add_collection(LineCollection(traj.transpose(1, 0, 2), colors=color, alpha=alpha,
+    ax.add_collection(LineCollection(list(traj.transpose(1, 0, 2)), colors=color, alpha=alpha,
                                      linewidths=1.0, label="chains"))
     if markers:
         ax.scatter(traj[0, :, 0], traj[0, :, 1], s=18, color=color, edgecolors="k",
@@ -68,7 +68,7 @@ def plot_chains(trajectory: object, *, n_chains: int = 8, ax: Axes | None = None
         ax.scatter(traj[-1, :, 0], traj[-1, :, 1], s=30, color=color, marker="X",
                    edgecolors="k", linewidths=0.5, zorder=3, label="end")
     ax.autoscale_view()
-    _label_axes(ax, 2, _check_bounds(bounds) if bounds is not None else None)
+    _label_axes(ax, 2, window(bounds) if bounds is not None else None)
     return ax
 
 
@@ -102,12 +102,12 @@ def animate_chains(trajectory: object, *, energy: EnergyLike | None = None,
         With an extra attribute ``frame_indices`` (the recorded states shown).
     """
     traj = _trajectory(trajectory)
-    frames = _spread(traj.shape[0], int(check_positive(max_frames, "max_frames")))
-    traj = traj[:, _spread(traj.shape[1], int(check_positive(n_chains, "n_chains")))]
+    frames = _spread(traj.shape[0], check_int(max_frames, "max_frames", minimum=1))
+    traj = traj[:, _spread(traj.shape[1], check_int(n_chains, "n_chains", minimum=1))]
     if background not in ("density", "energy"):
         raise ValueError(f"background must be 'density' or 'energy', got {background!r}.")
     if energy is not None or bounds is not None:
-        b = _check_bounds(bounds, energy)
+        b = window(bounds, energy)
     else:
         lo, hi = traj.min(axis=(0, 1)), traj.max(axis=(0, 1))
         pad = 0.05 * np.maximum(hi - lo, 1e-9)
@@ -130,7 +130,7 @@ def animate_chains(trajectory: object, *, energy: EnergyLike | None = None,
     still = np.asarray(canvas.buffer_rgba()).copy()
     box = ax.get_position().bounds
 
-    fig = Figure(figsize=figsize, dpi=dpi, layout="none")
+    fig = Figure(figsize=figsize, dpi=dpi, layout="none")  # type: ignore[arg-type]
     fig.figimage(still, origin="upper", zorder=-1)
     ax = fig.add_axes(box, xlim=b[0], ylim=b[1])
     ax.set_axis_off()
@@ -140,7 +140,7 @@ def animate_chains(trajectory: object, *, energy: EnergyLike | None = None,
     dots = ax.scatter(traj[0, :, 0], traj[0, :, 1], s=10, color=color, edgecolors="k",
                       linewidths=0.3, zorder=3)
 
-    def update(i: int):
+    def update(i: int) -> tuple[Any, LineCollection]:
         t = frames[i]
         dots.set_offsets(traj[t])
         trail.set_segments(list(traj[max(0, t - int(tail)):t + 1].transpose(1, 0, 2)))
@@ -149,7 +149,7 @@ def animate_chains(trajectory: object, *, energy: EnergyLike | None = None,
 
     anim = _FixedDpiAnimation(fig, update, frames=len(frames), interval=interval, blit=False,
                               cache_frame_data=False)
-    anim.frame_indices = frames
+    anim.frame_indices = frames  # type: ignore[attr-defined]
     return anim
 
 
@@ -170,8 +170,8 @@ class _FixedDpiAnimation(FuncAnimation):
         html = super().to_jshtml(fps=fps, embed_frames=embed_frames, default_mode=default_mode)
         return _REMOTE_STYLESHEET.sub("", html)
 
-    def save(self, filename: Any, writer: Any = None, fps: Any = None, dpi: Any = None,
-             **kwargs: Any) -> None:
+    def save(self, filename: Any, writer: Any = None, fps: Any = None,  # type: ignore[override]
+             dpi: Any = None, **kwargs: Any) -> None:
         # Matplotlib resets the figure's layout engine after each saved frame; with a
         # style that turns constrained layout on (use_style) that fallback warns on
         # every frame. The layout is fixed when the animation is built, so switch the
@@ -181,4 +181,5 @@ class _FixedDpiAnimation(FuncAnimation):
         if isinstance(writer, HTMLWriter) and writer.embed_frames:
             writer.frame_format = "jpeg"
         with mpl.rc_context({"figure.constrained_layout.use": False, "figure.autolayout": False}):
-            super().save(filename, writer=writer, fps=fps, dpi=self._fig.dpi, **kwargs)
+            super().save(filename, writer=writer, fps=fps, dpi=self._fig.dpi,  # type: ignore[attr-defined]
+                         **kwargs)

@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .._validation import check_positive
+from .._validation import check_int
 from ._axes import _get_ax, _to_numpy
 from .style import PALETTE, method_color
 
@@ -44,8 +44,8 @@ def plot_learning_curves(histories: Mapping[str, object], *, ax: Axes | None = N
         ax.plot(np.arange(len(y)), y, color=method_color(name), label=str(name))
     if reference is not None:
         ref = _to_numpy(reference, "reference")
-        style = {"color": PALETTE["reference"], "linestyle": "--", "linewidth": 1.2,
-                 "label": reference_label}
+        style: dict[str, Any] = {"color": PALETTE["reference"], "linestyle": "--",
+                                 "linewidth": 1.2, "label": reference_label}
         if ref.ndim == 0:
             ax.axhline(float(ref), **style)
         else:
@@ -85,7 +85,7 @@ def small_multiples(fn: Callable[[Any, Axes], object], values: Sequence[Any], *,
     values = list(values)
     if not values:
         raise ValueError("values must hold at least one value.")
-    ncols = min(int(check_positive(ncols, "ncols")), len(values))
+    ncols = min(check_int(ncols, "ncols", minimum=1), len(values))
     nrows = math.ceil(len(values) / ncols)
     w, h = panel_size or (7.0 / ncols, 7.0 / ncols * 0.85)
     fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols, h * nrows), sharex=sharex,

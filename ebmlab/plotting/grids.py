@@ -13,47 +13,42 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._validation import check_positive, evaluate_energy
+from .._validation import (
+    check_device,
+    check_float_dtype,
+    check_int,
+    check_number,
+    check_rectangle,
+    check_resolution,
+    evaluate_energy,
+)
+from ..utils import floating_dtype_of, tensor_device_of
 
 EnergyLike = Callable[[torch.Tensor], torch.Tensor]
 Bounds = Sequence[Sequence[float]] | Sequence[float]
 
 
-def _check_bounds(bounds: Bounds | None, energy: object = None) -> tuple[tuple[float, float], ...]:
+def window(bounds: Bounds | None, energy: object = None) -> tuple[tuple[float, float], ...]:
+    """The plotting window: ``bounds`` (one or two ``(min, max)`` pairs), or else the
+    energy's own ``bounds`` attribute (the 2D landscapes of :mod:`ebmlab.energies` have one)."""
     if bounds is None:
         bounds = getattr(energy, "bounds", None)
         if bounds is None:
             raise ValueError("bounds is required: pass ((xmin, xmax), (ymin, ymax)) or "
                              "(xmin, xmax); the energy has no .bounds attribute.")
-    arr = np.asarray(bounds, dtype=float) if not isinstance(bounds, torch.Tensor) \
-        else bounds.detach().cpu().double().numpy()
-    if arr.shape == (2,):
-        arr = arr[None]
-    if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] not in (1, 2):
-        raise ValueError("bounds must be ((xmin, xmax), (ymin, ymax)) or (xmin, xmax), "
-                         f"got {bounds!r}.")
-    if not np.all(np.isfinite(arr)) or not np.all(arr[:, 0] < arr[:, 1]):
-        raise ValueError(f"bounds must be finite with min < max on each axis, got {bounds!r}.")
-    return tuple((float(lo), float(hi)) for lo, hi in arr)
+    return check_rectangle(bounds, dims=(1, 2))
 
 
-def _check_resolution(resolution: int | Sequence[int], dims: int) -> tuple[int, ...]:
-    res = (resolution,) * dims if isinstance(resolution, int | np.integer) else tuple(resolution)
-    if len(res) != dims or not all(isinstance(r, int | np.integer) and r >= 2 for r in res):
-        raise ValueError(f"resolution must be an int >= 2 or {dims} such ints, got {resolution!r}.")
-    return tuple(int(r) for r in res)
-
-
-def _dtype_device(energy: object, dtype: torch.dtype | None,
-                  device: torch.device | str | None) -> tuple[torch.dtype, torch.device]:
-    """The dtype and device an energy expects: those of its first floating parameter or buffer."""
-    if (dtype is None or device is None) and isinstance(energy, torch.nn.Module):
-        for t in (*energy.parameters(), *energy.buffers()):
-            if t.is_floating_point():
-                dtype = t.dtype if dtype is None else dtype
-                device = t.device if device is None else device
-                break
-    return (dtype or torch.get_default_dtype()), torch.device(device or "cpu")
+def evaluation_dtype_device(energy: object, dtype: torch.dtype | None,
+                            device: torch.device | str | None
+                            ) -> tuple[torch.dtype, torch.device]:
+    """The dtype and device to evaluate ``energy`` in: those given, else those of its
+    first floating parameter or buffer, else the default dtype on the CPU."""
+    dt = (floating_dtype_of(energy) or torch.get_default_dtype()) if dtype is None \
+        else check_float_dtype(dtype)
+    dev = tensor_device_of(energy, torch.device("cpu")) if device is None \
+        else check_device(device)
+    return dt, dev
 
 
 def _evaluate(energy: EnergyLike, points: np.ndarray, chunk_size: int,
@@ -61,14 +56,15 @@ def _evaluate(energy: EnergyLike, points: np.ndarray, chunk_size: int,
     """Energies of ``points`` (n, d), evaluated in chunks under no_grad; returns float64 (n,)."""
     if not callable(energy):
         raise TypeError(f"energy must be callable (B, d) -> (B,), got {type(energy).__name__}.")
-    dt, dev = _dtype_device(energy, dtype, device)
+    dt, dev = evaluation_dtype_device(energy, dtype, device)
     x = torch.as_tensor(points, dtype=dt, device=dev)
     with torch.no_grad():
         out = [evaluate_energy(energy, c) for c in torch.split(x, chunk_size)]
     return torch.cat(out).to("cpu", torch.float64).numpy()
 
 
-def _grid_points(bounds: tuple[tuple[float, float], ...], res: tuple[int, ...]):
+def _grid_points(bounds: tuple[tuple[float, float], ...], res: tuple[int, ...]
+                 ) -> tuple[Any, np.ndarray]:
     axes = [np.linspace(lo, hi, n) for (lo, hi), n in zip(bounds, res, strict=True)]
     if len(axes) == 1:
         return axes, axes[0][:, None]
@@ -106,10 +102,10 @@ def energy_grid(energy: EnergyLike, bounds: Bounds | None = None, resolution: in
     ValueError
         If the bounds or the resolution are malformed or the energy does not return ``(B,)``.
     """
-    b = _check_bounds(bounds, energy)
-    res = _check_resolution(resolution, len(b))
+    b = window(bounds, energy)
+    res = check_resolution(resolution, len(b))
     grid, pts = _grid_points(b, res)
-    E = _evaluate(energy, pts, int(check_positive(chunk_size, "chunk_size")), dtype, device)
+    E = _evaluate(energy, pts, check_int(chunk_size, "chunk_size", minimum=1), dtype, device)
     if len(b) == 1:
         return grid[0], E
     return grid[0], grid[1], E.reshape(grid[0].shape)
@@ -141,7 +137,7 @@ def density_grid(energy: EnergyLike, bounds: Bounds | None = None, resolution: i
     ValueError
         If ``temperature <= 0`` or an energy is NaN or :math:`-\infty`.
     """
-    T = check_positive(temperature, "temperature")
+    T = check_number(temperature, "temperature", greater_than=0)
     *grid, E = energy_grid(energy, bounds, resolution, **kwargs)
     if np.isnan(E).any() or np.isneginf(E).any():
         raise ValueError("energy returned NaN or -inf on the grid; the density is undefined there.")

@@ -7,23 +7,24 @@ it into one :class:`~matplotlib.axes.Axes`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from matplotlib.axes import Axes
+from mpl_toolkits.mplot3d import Axes3D
 
+from .._validation import check_resolution
 from ..energies.base import score_of
 from ._axes import _colorbar, _get_ax, _label_axes
 from .grids import (
     Bounds,
     EnergyLike,
-    _check_bounds,
-    _check_resolution,
-    _dtype_device,
     _grid_points,
     density_grid,
     energy_grid,
+    evaluation_dtype_device,
+    window,
 )
 from .style import DENSITY_CMAP, ENERGY_CMAP, PALETTE
 
@@ -31,7 +32,7 @@ from .style import DENSITY_CMAP, ENERGY_CMAP, PALETTE
 def _clip(E: np.ndarray, clip: float | tuple[float, float] | None) -> np.ndarray:
     if clip is None:
         return E
-    lo, hi = (-np.inf, clip) if np.ndim(clip) == 0 else clip
+    lo, hi = (-np.inf, clip) if isinstance(clip, int | float) else clip
     return np.clip(E, lo, hi)
 
 
@@ -65,7 +66,7 @@ def plot_energy(energy: EnergyLike, bounds: Bounds | None = None, *, resolution:
     -------
     Axes
     """
-    b = _check_bounds(bounds, energy)
+    b = window(bounds, energy)
     ax = _get_ax(ax)
     *grid, E = energy_grid(energy, b, resolution, **grid_kwargs)
     E = np.ma.masked_invalid(_clip(E, clip))
@@ -92,7 +93,7 @@ def plot_density(energy: EnergyLike, bounds: Bounds | None = None, *, resolution
     -------
     Axes
     """
-    b = _check_bounds(bounds, energy)
+    b = window(bounds, energy)
     ax = _get_ax(ax)
     *grid, P = density_grid(energy, b, resolution, temperature=temperature, **grid_kwargs)
     if len(b) == 1:
@@ -116,21 +117,21 @@ def plot_energy_surface_3d(energy: EnergyLike, bounds: Bounds | None = None, *,
 
     ``ax`` must be a 3-D Axes (``projection="3d"``) when given. Returns the 3-D Axes.
     """
-    b = _check_bounds(bounds, energy)
+    b = window(bounds, energy)
     if len(b) != 2:
         raise ValueError(f"plot_energy_surface_3d needs 2-D bounds, got {bounds!r}.")
     if ax is not None and getattr(ax, "name", "") != "3d":
         raise ValueError("ax must be a 3-D Axes (created with projection='3d').")
-    ax = _get_ax(ax, projection="3d")
+    ax3d = cast(Axes3D, _get_ax(ax, projection="3d"))
     X, Y, E = energy_grid(energy, b, resolution, **grid_kwargs)
     E = _clip(E, clip)
-    ax.plot_surface(X, Y, E, cmap=cmap, linewidth=0, antialiased=True, rcount=resolution,
-                    ccount=resolution)
-    ax.view_init(elev=elev, azim=azim)
-    ax.set_xlabel("$x_1$")
-    ax.set_ylabel("$x_2$")
-    ax.set_zlabel("energy $E(x)$")
-    return ax
+    ax3d.plot_surface(X, Y, E, cmap=cmap, linewidth=0, antialiased=True, rcount=resolution,
+                      ccount=resolution)
+    ax3d.view_init(elev=elev, azim=azim)
+    ax3d.set_xlabel("$x_1$")
+    ax3d.set_ylabel("$x_2$")
+    ax3d.set_zlabel("energy $E(x)$")
+    return ax3d
 
 
 def plot_score_field(energy: EnergyLike | None = None, bounds: Bounds | None = None, *,
@@ -172,7 +173,7 @@ def plot_score_field(energy: EnergyLike | None = None, bounds: Bounds | None = N
     if (energy is None) == (score is None):
         raise ValueError("pass exactly one of energy (an Energy or callable) and score=, "
                          f"got energy={type(energy).__name__}, score={type(score).__name__}.")
-    b = _check_bounds(bounds, energy)
+    b = window(bounds, energy)
     if len(b) != 2:
         raise ValueError(f"plot_score_field needs 2-D bounds, got {bounds!r}.")
     ax = _get_ax(ax)
@@ -188,11 +189,15 @@ def plot_score_field(energy: EnergyLike | None = None, bounds: Bounds | None = N
     elif background is not None:
         raise ValueError("background must be 'auto', 'energy', 'density', None or a callable, "
                          f"got {background!r}.")
-    (X, Y), pts = _grid_points(b, _check_resolution(n_arrows, 2))
+    (X, Y), pts = _grid_points(b, check_resolution(n_arrows, 2))
     fn = score if score is not None else energy
-    dt, dev = _dtype_device(fn, grid_kwargs.get("dtype"), grid_kwargs.get("device"))
+    dt, dev = evaluation_dtype_device(fn, grid_kwargs.get("dtype"), grid_kwargs.get("device"))
     x = torch.as_tensor(pts, dtype=dt, device=dev)
-    s = score(x) if score is not None else score_of(energy, x)
+    if score is not None:
+        s = score(x)
+    else:
+        assert energy is not None  # exactly one of the two is given
+        s = score_of(energy, x)
     if not isinstance(s, torch.Tensor) or s.shape != x.shape:
         got = tuple(s.shape) if isinstance(s, torch.Tensor) else type(s).__name__
         raise ValueError(f"the score must map {tuple(x.shape)} to the same shape, got {got}.")

@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from ._axes import _get_ax, _label_axes, _to_numpy
-from .grids import Bounds, _check_bounds
+from .grids import Bounds, window
 from .style import _LABELS, PALETTE
 
 
@@ -46,7 +46,7 @@ def plot_samples(x: object, *, ax: Axes | None = None, kind: str = "model", alph
     if pts.ndim != 2 or pts.shape[1] not in (1, 2):
         raise ValueError(f"x must have shape (N, 2), (N, 1) or (N,), got {pts.shape}.")
     ax = _get_ax(ax)
-    b = _check_bounds(bounds) if bounds is not None else None
+    b = window(bounds) if bounds is not None else None
     color = color or PALETTE[kind]
     label = label if label is not None else _LABELS.get(kind, kind)
     if pts.shape[1] == 1:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import matplotlib as mpl
 from cycler import cycler
+from matplotlib import style as mpl_style
 
 #: The book's colours (colour-blind safe: Okabe & Ito, and Tol's "muted" for methods).
 PALETTE: dict[str, str] = {
@@ -66,7 +66,7 @@ def use_style() -> None:
     Changes :data:`matplotlib.rcParams` globally; chapters call it once in their
     first cell. Importing :mod:`ebmlab` does not change any setting.
     """
-    mpl.rcParams.update(_STYLE)
+    mpl_style.use(_STYLE)
 
 
 def method_color(name: str) -> str:

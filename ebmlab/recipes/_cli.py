@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ..training.checkpoint import save_checkpoint
+from ._store import write_checkpoint
 
 __all__ = ["run_recipe"]
 
@@ -89,7 +89,7 @@ def run_recipe(name: str, doc: str, train: Callable[..., dict[str, Any]],
     checkpoint = train(config, **{length: getattr(args, length)}, device=args.device,
                        progress=args.progress)
     checkpoint.setdefault("train_seconds", time.perf_counter() - start)
-    save_checkpoint(checkpoint, args.out)
+    write_checkpoint(checkpoint, args.out)
     print(f"{name}: trained on {args.device} in {_total(checkpoint['train_seconds']):.0f} s; "
           f"wrote {args.out}", flush=True)
     return checkpoint

@@ -9,14 +9,19 @@ checkout, a zip file.
 from __future__ import annotations
 
 import os
+import pickle
+import tempfile
+import zipfile
 from importlib import resources
 from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
-__all__ = ["RECIPES", "Trained", "read_checkpoint", "shipped_checkpoint"]
+__all__ = ["RECIPES", "Trained", "load_torch_file", "read_checkpoint", "shipped_checkpoint",
+           "write_checkpoint"]
 
 #: The recipes of :mod:`ebmlab.recipes`, by module name; each ships ``<name>.pt``.
 RECIPES: tuple[str, ...] = ("digits_rbm", "digits_ebm", "moons_score_matching",
@@ -112,17 +117,62 @@ def read_checkpoint(name: str, path: str | os.PathLike[str] | None = None) -> di
         If ``path`` does not exist.
     """
     name = check_recipe_name(name)
-    if path is None:
-        with shipped_checkpoint(name).open("rb") as f:
-            checkpoint = torch.load(f, map_location="cpu", weights_only=True)
-    else:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"no checkpoint file at {os.fspath(path)!r}.")
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    where = f"the shipped checkpoint of {name!r}" if path is None else repr(os.fspath(path))
+    if path is not None and not os.path.isfile(path):
+        raise FileNotFoundError(f"no checkpoint file at {os.fspath(path)!r}.")
+    checkpoint = load_torch_file(shipped_checkpoint(name) if path is None else path, where,
+                                 f"a checkpoint of recipe {name!r}")
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("config"), dict):
-        raise ValueError(f"{os.fspath(path) if path is not None else name!r} is not a "
-                         f"checkpoint of recipe {name!r} (expected a dict with a 'config').")
+        raise ValueError(f"{where} is not a checkpoint of recipe {name!r} (expected a dict "
+                         "with a 'config').")
     return checkpoint
+
+
+def load_torch_file(file: Traversable | str | os.PathLike[str], where: str,
+                    expected: str) -> Any:
+    """Read ``file`` with :func:`torch.load` (plain data only, tensors on the CPU).
+
+    Parameters
+    ----------
+    file : Traversable, str or os.PathLike
+        A file of the installed package (see :func:`shipped_checkpoint`) or a path.
+    where, expected : str
+        How the error message names the file and what it should hold.
+
+    Raises
+    ------
+    ValueError
+        If the file cannot be read as a :func:`torch.save` file of plain data.
+    """
+    try:
+        if isinstance(file, (str, os.PathLike)):
+            return torch.load(file, map_location="cpu", weights_only=True)
+        with file.open("rb") as f:
+            return torch.load(f, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile,
+            ValueError, IndexError, KeyError) as err:
+        raise ValueError(f"{where} cannot be read as {expected} (a file written by "
+                         f"torch.save): {err}") from None
+
+
+def write_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write a recipe's ``checkpoint`` to ``path`` with :func:`torch.save`, atomically.
+
+    The file is written next to ``path`` and renamed over it once complete, so an
+    interrupted run never leaves half a checkpoint. It is a plain :func:`torch.save` file,
+    readable with ``torch.load(path, weights_only=True)`` as well as :func:`read_checkpoint`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(checkpoint, f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:

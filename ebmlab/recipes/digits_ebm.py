@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -85,7 +85,7 @@ class BoundedReplay(MCMCReplay):
 
 def make_data() -> torch.Tensor:
     """The training set: the 1797 digits as float32 vectors of 64 grey levels in [0, 1]."""
-    return digits()
+    return cast(torch.Tensor, digits())  # no labels asked
 
 
 def make_model(config: dict[str, Any] = CONFIG) -> MLPEnergy:

@@ -41,7 +41,11 @@ network's ``state_dict``, ``buffer`` (the first ``n_saved`` replay-buffer states
 ``history`` (per step: the cross-entropy and the mean energies of the data and of the
 negatives) and ``metrics`` (:func:`evaluate` on the held-out digits). The one that ships with
 the package is the full run; read it with :func:`load_checkpoint` (or
-``ebmlab.recipes.load("digits_jem")``), and the stabiliser study of chapter 9 with
+``ebmlab.recipes.load("digits_jem")``).
+
+The stabiliser study of chapter 9 (:func:`ablate`: every variant of :data:`ABLATION` trained
+for :data:`ABLATION_STEPS` steps and evaluated) ships beside it as
+``digits_jem_ablation.pt``, written by ``--ablation`` with the defaults; read it with
 :func:`load_ablation`.
 """
 
@@ -65,11 +69,17 @@ from ..data import digits, iterate_minibatches
 from ..energies import ConvClassifierEnergy
 from ..metrics import auroc, mmd
 from ..samplers import ReplayBuffer, langevin
-from ..training.checkpoint import save_checkpoint
 from ..utils import make_generator, seed_torch
 from ._cli import recipe_parser
 from ._schedule import single_threaded
-from ._store import Trained, cpu_state, frozen, read_checkpoint
+from ._store import (
+    Trained,
+    cpu_state,
+    frozen,
+    load_torch_file,
+    read_checkpoint,
+    write_checkpoint,
+)
 
 __all__ = [
     "ABLATION",
@@ -430,42 +440,91 @@ def evaluate(model: ConvClassifierEnergy, data: LabelledImages, config: dict[str
     return metrics
 
 
-def ablate(steps: int | None = None, *, variants: dict[str, dict[str, Any]] | None = None,
+def ablate(steps: int | None = None, *, base: dict[str, Any] | None = None,
+           variants: dict[str, dict[str, Any]] | None = None,
            progress: bool = False) -> dict[str, Any]:
-    """Train every variant of :data:`ABLATION` (or ``variants``) and evaluate it.
+    """Train every variant of the stabiliser study and evaluate it: chapter 9's ablation.
 
-    Each variant runs ``steps`` Adam steps (default :data:`ABLATION_STEPS`).
+    Each variant is ``base`` with its changes applied (:data:`ABLATION`: one setting changed
+    at a time, the first variant unchanged), trained from scratch by :func:`train` for
+    ``steps`` Adam steps and scored by :func:`evaluate` on the held-out digits. The study
+    that ships with the package (:func:`load_ablation`) is ``ablate()`` with every default,
+    written by ``python -m ebmlab.recipes.digits_jem --ablation``; its first row is the first
+    :data:`ABLATION_STEPS` steps of the shipped run.
+
+    Parameters
+    ----------
+    steps : int, optional
+        Adam steps of each variant (default :data:`ABLATION_STEPS`).
+    base : dict, optional
+        The configuration the variants change (default :data:`CONFIG`).
+    variants : dict, optional
+        Name -> changes to ``base`` (default :data:`ABLATION`).
+    progress : bool
+        Show a progress bar per variant.
 
     Returns
     -------
     dict
-        ``steps``, ``variants`` (the changes) and ``metrics``: for each variant the
-        :func:`evaluate` dictionary, or ``{"diverged": 1.0}`` when its loss became
-        non-finite.
+        ``steps``, ``base`` (the configuration), ``variants`` (the changes) and ``metrics``:
+        for each variant the :func:`evaluate` dictionary, or ``{"diverged": 1.0}`` when its
+        loss became non-finite.
+
+    Raises
+    ------
+    ValueError
+        If ``steps`` is not positive, or a variant changes a setting that ``base`` lacks.
     """
+    base = CONFIG if base is None else base
     variants = ABLATION if variants is None else variants
     steps = ABLATION_STEPS if steps is None else int(steps)
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}.")
+    for name, change in variants.items():
+        unknown = sorted(set(change) - set(base))
+        if unknown:
+            raise ValueError(f"variant {name!r} changes unknown settings {unknown}; expected "
+                             f"keys of the configuration, such as {sorted(base)[:4]}.")
     metrics: dict[str, dict[str, float]] = {}
     for name, change in variants.items():
         try:
-            metrics[name] = train({**CONFIG, **change}, steps=steps, progress=progress)["metrics"]
+            metrics[name] = train({**base, **change}, steps=steps, progress=progress)["metrics"]
         except DivergedError:
             metrics[name] = {"diverged": 1.0}
-    return {"steps": steps, "variants": variants, "metrics": metrics}
+    return {"steps": steps, "base": dict(base), "variants": dict(variants), "metrics": metrics}
 
 
 def load_ablation(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """The stabiliser study of chapter 9: the one that ships with the package, or ``path``.
 
+    The shipped file, ``checkpoints/digits_jem_ablation.pt``, was written by
+    ``python -m ebmlab.recipes.digits_jem --ablation`` (:func:`ablate` with its defaults:
+    the nine variants of :data:`ABLATION`, :data:`ABLATION_STEPS` steps each, single-threaded
+    on the CPU, about 50 CPU minutes).
+
     Returns
     -------
     dict
-        As returned by :func:`ablate`: ``steps``, ``variants`` and ``metrics``.
+        As returned by :func:`ablate` (``steps``, ``base``, ``variants``, ``metrics``), with
+        ``train_seconds``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a study written by :func:`ablate`.
     """
-    if path is None:
-        with resources.files(__package__).joinpath("checkpoints", _ABLATION_NAME).open("rb") as f:
-            return torch.load(f, map_location="cpu", weights_only=True)
-    return torch.load(path, map_location="cpu", weights_only=True)
+    if path is not None and not os.path.isfile(path):
+        raise FileNotFoundError(f"no ablation file at {os.fspath(path)!r}.")
+    where = "the shipped stabiliser study" if path is None else repr(os.fspath(path))
+    shipped = resources.files(__package__).joinpath("checkpoints", _ABLATION_NAME)
+    study = load_torch_file(shipped if path is None else path, where,
+                            "the stabiliser study of digits_jem")
+    if not isinstance(study, dict) or not {"steps", "variants", "metrics"} <= set(study):
+        raise ValueError(f"{where} is not a stabiliser study of digits_jem (expected the dict "
+                         "written by `python -m ebmlab.recipes.digits_jem --ablation`).")
+    return study
 
 
 def load_checkpoint(path: str | os.PathLike[str] | None = None) -> Trained:
@@ -524,7 +583,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                        progress=args.progress)
         out = args.out or Path(f"{'digits' if args.dataset == 'digits' else 'mnist'}_jem.pt")
     result["train_seconds"] = time.perf_counter() - start
-    save_checkpoint(result, out)
+    write_checkpoint(result, out)
     print(f"digits_jem: done on {args.device} in {result['train_seconds']:.0f} s; wrote {out}",
           flush=True)
     return result

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -68,8 +68,9 @@ def sigmas(config: dict[str, Any] = CONFIG) -> list[float]:
 
 def make_data(config: dict[str, Any] = CONFIG) -> torch.Tensor:
     """The training set, float32, shape ``(N, 2)``."""
-    return eight_gaussians(config["n_data"], radius=config["radius"], std=config["std"],
+    data = eight_gaussians(config["n_data"], radius=config["radius"], std=config["std"],
                            generator=make_generator(config["seed"]))
+    return cast(torch.Tensor, data)  # no labels asked
 
 
 def target_mixture(config: dict[str, Any] = CONFIG) -> GaussianMixture:

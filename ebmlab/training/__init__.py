@@ -1,42 +1,54 @@
-r"""Training: one loop, :func:`fit`, and the methods of the course as objective objects.
+r"""Training: one loop, :func:`fit`, and the methods of the course.
 
-* :func:`fit` -- minibatches, optimiser, progress bar, history, metric callbacks,
-  atomic checkpoints with exact resume, divergence guard, seeds.
-* Objectives, by name in :data:`METHODS` or as objects: :class:`MLEObjective`,
-  :class:`ContrastiveDivergence`, :class:`PersistentCD` (``ebmlab.training.contrastive``);
-  :class:`MCMCReplay` (``ebmlab.training.replay``); :class:`ScoreMatching`,
-  :class:`SlicedScoreMatching`, :class:`DenoisingScoreMatching`, :class:`NCSNObjective`
-  (``ebmlab.training.score``); or your own :class:`Objective`.
-* Metrics (``ebmlab.training.callbacks``): :class:`ExactLogLikelihood`,
-  :class:`GridKL`, :class:`AISLogLikelihood`, or any ``cb(model) -> float``.
+* ``loop`` -- :func:`fit`: minibatches, one optimiser step per minibatch, progress bar,
+  history, metric callbacks, checkpoints with exact resume, divergence guard, seeds.
+* ``methods`` -- the methods by name (:data:`METHODS`) or as objects: :class:`ExactMLE`,
+  :class:`ContrastiveDivergence`, :class:`PersistentCD`, :class:`MCMCReplay`,
+  :class:`ScoreMatching`, :class:`SlicedScoreMatching`, :class:`DenoisingScoreMatching`,
+  :class:`NCSN`, or your own :class:`Method`.
+* ``callbacks`` and ``history`` -- metrics evaluated every few steps
+  (:class:`ExactLogLikelihood`, :class:`GridKL`, :class:`AISLogLikelihood`, or any
+  ``cb(model) -> float``) and the :class:`History` that records them.
+* ``checkpoint`` -- checksummed, atomic checkpoint files; ``guard`` -- the divergence
+  guard and :class:`TrainingDivergedError`.
 """
 
 from .callbacks import AISLogLikelihood, ExactLogLikelihood, GridKL
-from .contrastive import ContrastiveDivergence, MLEObjective, PersistentCD
 from .guard import TrainingDivergedError
 from .history import History
 from .loop import fit
-from .methods import METHODS, make_objective
-from .objective import Objective
-from .replay import MCMCReplay
-from .score import DenoisingScoreMatching, NCSNObjective, ScoreMatching, SlicedScoreMatching
+from .methods import (
+    METHODS,
+    NCSN,
+    ContrastiveDivergence,
+    DenoisingScoreMatching,
+    ExactMLE,
+    MCMCReplay,
+    Method,
+    PersistentCD,
+    ScoreMatching,
+    SlicedScoreMatching,
+    make_method,
+)
+from .optimizer import PlainSGD
 
 __all__ = [
     "METHODS",
+    "NCSN",
     "AISLogLikelihood",
     "ContrastiveDivergence",
     "DenoisingScoreMatching",
     "ExactLogLikelihood",
+    "ExactMLE",
     "GridKL",
     "History",
     "MCMCReplay",
-    "MLEObjective",
-    "NCSNObjective",
-    "Objective",
+    "Method",
     "PersistentCD",
+    "PlainSGD",
     "ScoreMatching",
     "SlicedScoreMatching",
     "TrainingDivergedError",
     "fit",
-    "make_objective",
+    "make_method",
 ]

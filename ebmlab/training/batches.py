@@ -1,4 +1,4 @@
-"""Shuffled minibatches for :func:`ebmlab.training.fit`, checkpointable mid-epoch."""
+"""The training data of :func:`ebmlab.training.fit`: its checks and shuffled minibatches."""
 
 from __future__ import annotations
 
@@ -6,13 +6,37 @@ import math
 from typing import Any
 
 import torch
+from torch import nn
 
-__all__ = ["Batches"]
+from .._validation import check_batch, check_finite, check_in_support
+from ..utils import floating_dtype_of, randperm, tensor_device_of
+
+__all__ = ["Batches", "check_training_data"]
 
 
-def _randperm(n: int, device: torch.device, generator: torch.Generator | None) -> torch.Tensor:
-    where = device if generator is None else generator.device
-    return torch.randperm(n, generator=generator, device=where).to(device)
+def check_training_data(model: object, data: object) -> torch.Tensor:
+    """Check ``data`` against ``model`` before any training: a non-empty floating batch
+    with the model's event shape, dtype and device, finite, and in a discrete model's
+    support."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    data = check_batch(data, "data", event_shape=getattr(model, "event_shape", None),
+                       allow_empty=False)
+    dtype = floating_dtype_of(model)
+    if not data.is_floating_point():
+        raise TypeError(f"data must be a floating-point tensor, got dtype {data.dtype}; "
+                        f"convert it with data.to({dtype or torch.get_default_dtype()}).")
+    if dtype is not None and data.dtype != dtype:
+        raise TypeError(f"data has dtype {data.dtype} but the parameters of "
+                        f"{type(model).__name__} are {dtype}; convert one of them "
+                        f"(data.to({dtype}) or model.to({data.dtype})).")
+    device = tensor_device_of(model, data.device)
+    if data.device != device:
+        raise ValueError(f"data is on {data.device} but {type(model).__name__} is on "
+                         f"{device}; move one of them (data.to({str(device)!r})).")
+    if getattr(model, "support", None) is None:
+        return check_finite(data, "data")
+    return check_in_support(data, model, "data")  # values in the support are finite
 
 
 #: Data sets up to this size (bytes) are gathered in shuffled order once per epoch, so
@@ -49,7 +73,7 @@ class Batches:
         if self.batch_size == self.n:
             return self.data
         if self.perm is None or self.pos >= self.n:
-            self.perm = _randperm(self.n, self.data.device, generator)
+            self.perm = randperm(self.n, self.data.device, generator)
             self.pos = 0
             self._shuffled = None
         start = self.pos

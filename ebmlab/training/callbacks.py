@@ -10,22 +10,65 @@ reseeded at every evaluation), so adding a callback never changes the training.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 from torch import nn
 
-from .. import metrics as _metrics
+from .. import metrics
+from .._validation import check_int
+from .history import History
 
-__all__ = ["AISLogLikelihood", "ExactLogLikelihood", "GridKL"]
+__all__ = ["AISLogLikelihood", "ExactLogLikelihood", "GridKL", "MetricSchedule"]
+
+Metric = Callable[[nn.Module], Any]
 
 
 def _check_every(every: object) -> int | None:
-    if every is None:
-        return None
-    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-        raise ValueError(f"every must be an int >= 1 or None, got {every!r}.")
-    return every
+    return None if every is None else check_int(every, "every", minimum=1)
+
+
+class MetricSchedule:
+    """The metric callbacks of a run and when each is due.
+
+    Every callback is evaluated before training (step 0), every ``cb.every`` steps
+    (default ``eval_every``) and at the last step. A callback returns a float, or a dict
+    of floats recorded under their keys.
+
+    Parameters
+    ----------
+    callbacks : callable or iterable of callable
+        ``cb(model) -> float | dict[str, float]``; optional attributes ``name`` and
+        ``every``.
+    eval_every : int
+        The default period.
+    """
+
+    def __init__(self, callbacks: Metric | Iterable[Metric], eval_every: int):
+        eval_every = check_int(eval_every, "eval_every", minimum=1)
+        if callable(callbacks):
+            callbacks = (callbacks,)
+        self.entries: list[tuple[str, int, Metric]] = []
+        for cb in callbacks:
+            if not callable(cb):
+                raise TypeError(f"each callback must be callable as cb(model), got {cb!r}.")
+            name = str(getattr(cb, "name", None) or getattr(cb, "__name__", type(cb).__name__))
+            every = getattr(cb, "every", None) or eval_every
+            self.entries.append((name, check_int(every, f"{name}.every", minimum=1), cb))
+
+    def due(self, step: int, total: int) -> bool:
+        """Whether a callback is due after ``step`` of ``total``."""
+        return any(step % every == 0 or step == total for _, every, _ in self.entries)
+
+    def evaluate(self, model: nn.Module, step: int, total: int, history: History) -> None:
+        """Evaluate the callbacks due after ``step`` (all of them at step 0) into ``history``."""
+        for name, every, cb in self.entries:
+            if step == 0 or step % every == 0 or step == total:
+                value = cb(model)
+                values = value if isinstance(value, dict) else {name: value}
+                for key, v in values.items():
+                    history.record(str(key), step, float(v))
 
 
 class ExactLogLikelihood:
@@ -53,7 +96,7 @@ class ExactLogLikelihood:
 
     def __call__(self, model: nn.Module) -> float:
         with torch.no_grad():
-            return float(_metrics.log_likelihood(model, self.data))
+            return float(metrics.log_likelihood(model, self.data))
 
 
 class GridKL:
@@ -86,7 +129,7 @@ class GridKL:
 
     def __call__(self, model: nn.Module) -> float:
         with torch.no_grad():
-            return float(_metrics.kl_divergence_grid(self.target_energy, model, self.bounds,
+            return float(metrics.kl_divergence_grid(self.target_energy, model, self.bounds,
                                                      resolution=self.resolution))
 
 
@@ -126,6 +169,6 @@ class AISLogLikelihood:
 
     def __call__(self, model: nn.Module) -> dict[str, float]:
         g = torch.Generator(device=self.data.device).manual_seed(self.seed)
-        est = _metrics.ais_log_likelihood(model, self.data, n_temperatures=self.n_temperatures,
+        est = metrics.ais_log_likelihood(model, self.data, n_temperatures=self.n_temperatures,
                                           n_runs=self.n_runs, generator=g, **self.ais_options)
         return {self.name: float(est.log_likelihood), f"{self.name}_stderr": float(est.stderr)}

@@ -2,14 +2,13 @@ r"""The training loop of :mod:`ebmlab`: :func:`fit`.
 
 One loop runs every method of the course (exact MLE, CD-:math:`k`, PCD, score
 matching, sliced and denoising score matching, NCSN, MCMC training with a replay
-buffer): the method is an objective object (:class:`~ebmlab.training.Objective`),
-the loop only draws minibatches, steps the optimiser, records the history,
-evaluates metrics, writes checkpoints and guards against divergence.
+buffer): the method (:class:`~ebmlab.training.Method`) turns a minibatch into a gradient,
+and the loop draws the minibatches, steps the optimiser -- in one place -- records the
+history, evaluates metrics, writes checkpoints and guards against divergence.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -19,65 +18,50 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._closed_form import backward
-from .._validation import check_positive
+from .._validation import check_bool, check_generator, check_int, check_number, evaluate_energy
 from ..samplers import SamplerDivergedError
 from ..utils import make_generator, seed_torch
-from ._setup import check_data, check_int, make_optimizer, normalize_callbacks, resolve_objective
-from ._step import optimizer_step, zero_grad
-from .batches import Batches
-from .checkpoint import (
-    FORMAT,
-    capture_rng,
-    load_checkpoint,
-    restore_rng,
-    save_checkpoint,
-    to_device,
-)
-from .guard import ParameterGuard, TrainingDivergedError
+from .batches import Batches, check_training_data
+from .callbacks import MetricSchedule
+from .checkpoint import read_checkpoint, write_checkpoint
+from .guard import DivergenceGuard, TrainingDivergedError
 from .history import History
-from .objective import Objective, direct_gradient
+from .methods import Method, make_method
+from .optimizer import OptimizerLike, OptimizerSpec, make_optimizer
 
 __all__ = ["TrainingDivergedError", "fit"]
-
-
-def _metric_values(name: str, value: Any) -> dict[str, float]:
-    if isinstance(value, dict):
-        return {str(k): float(v) for k, v in value.items()}
-    return {name: float(value)}
-
-
-# ---------------------------------------------------------------------------- fit
 
 
 def fit(
     model: nn.Module,
     data: torch.Tensor,
-    method: str | Objective,
+    method: str | Method,
     *,
     epochs: int | None = None,
     steps: int | None = None,
     batch_size: int = 128,
-    lr: float = 1e-3,
-    optimizer: torch.optim.Optimizer | str | Callable[..., torch.optim.Optimizer] | None = None,
-    k: int = 1,
+    lr: float | None = None,
+    optimizer: OptimizerSpec = None,
     generator: torch.Generator | None = None,
+    seed: int | None = None,
     progress: bool = True,
     callbacks: Iterable[Callable[[nn.Module], Any]] = (),
     eval_every: int = 100,
     checkpoint: str | os.PathLike[str] | None = None,
     checkpoint_every: int | None = None,
     resume: str | os.PathLike[str] | None = None,
-    seed: int | None = None,
     grad_clip: float | None = None,
+    max_energy: float | None = None,
+    max_param_norm: float | None = None,
     sync_every: int = 25,
     **method_options: Any,
 ) -> History:
     r"""Train an energy-based model with one of the methods of the course.
 
-    Every method is a configuration of one loop: draw a shuffled minibatch, ask
-    the objective for a scalar loss whose gradient is the method's update, take
-    an optimiser step. Built-in methods (see ``ebmlab.training.methods``):
+    Every method is a configuration of one loop: draw a shuffled minibatch, ask the
+    method for its loss and gradient (:meth:`~ebmlab.training.Method.compute_gradient`
+    sets the parameters' ``.grad``), take an optimiser step. Built-in methods
+    (``ebmlab.training.METHODS``; their options are keyword arguments of ``fit``):
 
     ========  ==============================================================
     ``mle``   exact maximum likelihood, :math:`\log Z` by enumeration/closed form
@@ -97,24 +81,23 @@ def fit(
     data : torch.Tensor
         Training set ``(N, *event_shape)``, floating point, with the model's dtype
         and device (and values in ``model.support`` for discrete models).
-    method : str or Objective
-        A name above, or an object with ``loss(model, batch, generator)`` (and
-        optionally ``init``, ``state_dict``, ``load_state_dict``, ``name``, ``hint``,
-        ``loss_and_grad``; see :class:`~ebmlab.training.Objective`).
+    method : str or Method
+        A name above, or a :class:`~ebmlab.training.Method` object.
     epochs, steps : int
         Length of training; pass exactly one. ``steps`` counts optimiser steps in
-        total, including those of a resumed run; an epoch is
+        total, those of a resumed run included; an epoch is
         :math:`\lceil N / \text{batch\_size}\rceil` steps.
     batch_size : int
         Minibatch size (capped at ``N``; the last batch of an epoch may be smaller).
-    lr : float
-        Learning rate of the default optimiser (ignored for an optimiser instance).
+    lr : float, optional
+        Learning rate of an optimiser given by name (default ``1e-3``).
     optimizer : None, "adam", "adamw", "sgd", Optimizer or callable
-        ``None`` means Adam; a callable is called with the trainable parameters.
-    k : int
-        Gibbs sweeps or Langevin steps per update of ``"cd"`` and ``"pcd"``.
+        ``None`` means Adam; ``"sgd"`` is plain SGD (:class:`~ebmlab.training.PlainSGD`);
+        a callable is called with the trainable parameters.
     generator : torch.Generator, optional
         Source of all the loop's randomness (shuffling, chains, noise).
+    seed : int, optional
+        Seed torch's global RNG and create ``generator`` from it (do not pass both).
     progress : bool
         Show a tqdm progress bar with the running loss.
     callbacks : iterable of callable
@@ -125,27 +108,28 @@ def fit(
     eval_every : int
         Default evaluation period of the callbacks.
     checkpoint : path, optional
-        Write a checkpoint here (atomically) every ``checkpoint_every`` steps and
-        at the end: model, optimiser, objective state (persistent chains, replay
-        buffer), batch order, step, RNG states and history.
+        Write a checkpoint here every ``checkpoint_every`` steps and at the end (see
+        ``ebmlab.training.checkpoint``: checksummed, atomic, the previous one kept as
+        ``<name>.prev<suffix>``).
     checkpoint_every : int, optional
         Checkpoint period in steps (``None``: only at the end).
     resume : path, optional
-        Continue from this checkpoint: the run continues exactly where it stopped
-        (on the CPU, ``steps=2n`` straight and ``n`` + resume to ``2n`` give the
-        same parameters). The RNG states come from the checkpoint (``seed`` and
-        ``generator``'s own state are overridden); pass the same method, options and
-        ``batch_size`` as the original run.
-    seed : int, optional
-        Seed torch's global RNG and create ``generator`` from it (do not pass both).
+        Continue from this checkpoint, exactly where it stopped (on the CPU, ``steps=2n``
+        straight and ``n`` + resume to ``2n`` give the same parameters). The RNG states
+        come from the checkpoint; the method and its options must be those of the run
+        that wrote it, and ``steps`` (or ``epochs``) at least its step count.
     grad_clip : float, optional
         Clip the parameters' gradient norm to this value.
+    max_energy, max_param_norm : float, optional
+        Stop, as for a non-finite loss, when an energy of the minibatch exceeds
+        ``max_energy`` in magnitude or the parameters' norm exceeds ``max_param_norm``
+        (checked at every sync): a blow-up is caught before it reaches ``inf``.
     sync_every : int
-        Steps between two reads of the losses from the device (progress bar,
-        divergence check, parameter snapshot); the loop never synchronises in between.
+        Steps between two reads of the losses from the device (progress bar, divergence
+        checks, snapshot of the parameters); the loop never synchronises in between.
     **method_options
-        Options of the built-in method (e.g. ``sigma=0.1`` for ``"dsm"``,
-        ``sigmas=...`` for ``"ncsn"``, ``step_size=...`` for ``"mcmc"``).
+        Options of the built-in method, e.g. ``k=5`` for ``"cd"``, ``sigma=0.1`` for
+        ``"dsm"``, ``sigmas=...`` for ``"ncsn"``, ``step_size=...`` for ``"mcmc"``.
 
     Returns
     -------
@@ -155,11 +139,13 @@ def fit(
     Raises
     ------
     ValueError, TypeError
-        Unknown method, a method that does not apply to the model or data, data of
-        the wrong shape, dtype, device or values, invalid settings.
+        Unknown method or option, a method that does not apply to the model or data,
+        data of the wrong shape, dtype, device or values, invalid settings, a checkpoint
+        that does not match the run.
     TrainingDivergedError
-        A non-finite loss, parameter or sample. The model is restored to the last
-        parameters known to be good (the optimiser's state is not); the error
+        A non-finite loss, parameter or sample, or a bound exceeded. The model is
+        restored to the last parameters known to be good (see
+        ``ebmlab.training.guard``; the optimiser's state is not restored); the error
         carries the history so far.
 
     Examples
@@ -173,175 +159,114 @@ def fit(
     >>> len(hist.loss)
     200
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
-    data = check_data(model, data)
-    if (epochs is None) == (steps is None):
-        raise ValueError(f"pass exactly one of epochs= or steps=, got epochs={epochs!r}, "
-                         f"steps={steps!r}.")
-    batch_size = check_int(batch_size, "batch_size")
-    sync_every = check_int(sync_every, "sync_every")
-    eval_every = check_int(eval_every, "eval_every")
-    checkpoint_every = check_int(checkpoint_every, "checkpoint_every", allow_none=True)
-    if checkpoint_every is not None and checkpoint is None:
-        raise ValueError("checkpoint_every needs checkpoint= (the path to write to).")
-    clip = None if grad_clip is None else check_positive(grad_clip, "grad_clip")
-    batches = Batches(data, batch_size)
-    if epochs is not None:
-        total = check_int(epochs, "epochs", minimum=0) * batches.per_epoch
-    else:
-        total = check_int(steps, "steps", minimum=0)
-    objective = resolve_objective(method, k, method_options)
-    name = str(getattr(objective, "name", type(objective).__name__))
-    if seed is not None:
-        if generator is not None:
-            raise ValueError("pass either seed= or generator=, not both.")
-        seed_torch(seed)  # raises TypeError for a seed that is not an int
-        generator = make_generator(seed, device=data.device)
-    opt = make_optimizer(model, optimizer, lr)
+    data = check_training_data(model, data)
+    progress = check_bool(progress, "progress")
+    method = make_method(method, **method_options)
+    batches = Batches(data, check_int(batch_size, "batch_size", minimum=1))
+    total = _total_steps(epochs, steps, batches.per_epoch)
+    generator = _generator(seed, generator, data.device)
+    opt = make_optimizer(optimizer, model, lr)
     params = [p for group in opt.param_groups for p in group["params"]]
-    metrics = normalize_callbacks(callbacks, eval_every)
-    if callable(getattr(objective, "init", None)):
-        objective.init(model, data, generator)
-
-    history = History(method=name)
-    step = 0
+    clip = None if grad_clip is None else check_number(grad_clip, "grad_clip", greater_than=0)
+    metrics = MetricSchedule(callbacks, eval_every)
+    every = _checkpoint_period(checkpoint, checkpoint_every, total)
+    sync_every = check_int(sync_every, "sync_every", minimum=1)
+    method.init(model, data, generator)
+    history = History(method=method.name)
     if resume is not None:
-        state = load_checkpoint(resume)
-        if state["method"] != name:
-            raise ValueError(f"resume={str(resume)!r} was written by method {state['method']!r}, "
-                             f"not {name!r}.")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        if callable(getattr(objective, "load_state_dict", None)):
-            objective.load_state_dict(to_device(state["objective"], data.device))
-        batches.load_state_dict(state["batches"])
-        generator = restore_rng(state["rng"], generator)
-        history = History.from_dict(state["history"])
-        step = int(state["step"])
-
-    def save() -> None:
-        assert checkpoint is not None
-        save_checkpoint({
-            "format": FORMAT, "method": name, "step": step,
-            "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "objective": (objective.state_dict()
-                          if callable(getattr(objective, "state_dict", None)) else {}),
-            "batches": batches.state_dict(), "rng": capture_rng(generator),
-            "history": history.to_dict(),
-        }, checkpoint)
-
-    def evaluate(at: int) -> None:
-        for metric_name, _, cb in metrics:
-            for key, value in _metric_values(metric_name, cb(model)).items():
-                history.record(key, at, value)
-
-    guard = ParameterGuard(model, step)
-    pending: list[torch.Tensor] = []
-    bar = tqdm(total=total, initial=min(step, total), desc=f"fit[{name}]", unit="step",
-               disable=not progress, dynamic_ncols=True)
-
-    def sync(cause: BaseException | None = None) -> None:
-        """Read the pending losses; on a non-finite value restore and raise."""
-        first = len(history.loss) + 1
-        values = torch.stack(pending).tolist() if pending else []
-        pending.clear()
-        history.loss.extend(values)
-        bad = next((i for i, v in enumerate(values) if not math.isfinite(v)), None)
-        bad_params = guard.nonfinite()
-        if bad is None and not bad_params and cause is None:
-            guard.commit(step)
-            if values:
-                bar.set_postfix(loss=f"{sum(values) / len(values):.4g}", refresh=False)
-                bar.update(len(values))
-            return
-        if bad is None and not bad_params and not isinstance(cause, SamplerDivergedError):
-            return  # an ordinary error: the caller re-raises it
-        first_bad = first + bad if bad is not None else None
-        restored = guard.restore(first_bad)
-        if first_bad is not None:
-            at = first_bad
-        else:  # non-finite parameters after step `step`, or a sampler failing in the next step
-            at = step if bad_params else step + 1
-        if bad is not None:
-            what = f"the loss was {values[bad]}"
-        elif bad_params:
-            what = "the parameters " + ", ".join(bad_params) + " became non-finite"
-        else:
-            what = f"the sampler's chains became non-finite ({str(cause).split('. ')[0]})"
-        if bad is not None and bad_params:
-            what += " and the parameters " + ", ".join(bad_params) + " became non-finite"
-        advice = [f"a smaller learning rate (lr={opt.param_groups[0].get('lr', float('nan')):g})"]
-        if clip is None:
-            advice.append("gradient clipping (fit(..., grad_clip=1.0))")
-        hint = str(getattr(objective, "hint", ""))
-        if hint:
-            advice.append(hint)
-        raise TrainingDivergedError(
-            f"training with method {name!r} diverged at step {at}: {what}. The parameters of "
-            f"step {restored} were restored into the model. Try " + "; ".join(advice) + ".",
-            step=at, restored_step=restored, history=history,
-        ) from cause
-
-    checked = False
-    loss_and_grad = direct_gradient(objective)
-    start_time = time.perf_counter()
-    try:
-        if step == 0 and metrics:
-            evaluate(0)
-        while step < total:
-            try:
-                batch = batches.next(generator)
-                zero_grad(opt)  # opt.zero_grad(set_to_none=True)
-                if loss_and_grad is not None:  # loss with loss.backward() done
-                    loss = loss_and_grad(model, batch, generator)
-                    if not checked:
-                        _check_loss(loss, name, params)
-                        checked = True
-                else:
-                    loss = objective.loss(model, batch, generator)
-                    if not checked:
-                        _check_loss(loss, name)
-                        checked = True
-                    backward(loss)  # loss.backward(), shortcut for closed-form gradients
-                if clip is not None:
-                    torch.nn.utils.clip_grad_norm_(params, clip)
-                optimizer_step(opt)  # opt.step(), direct for plain SGD
-            except TrainingDivergedError:
-                raise
-            except Exception as exc:
-                sync(cause=exc)
-                raise
-            step += 1
-            pending.append(loss.detach())
-            due = [m for m in metrics if step % m[1] == 0 or step == total]
-            save_now = checkpoint is not None and (
-                step == total or (checkpoint_every is not None and step % checkpoint_every == 0))
-            if len(pending) >= sync_every or due or save_now or step == total:
-                sync()
-            if due:
-                evaluate(step)
-            if save_now:
-                history.wall_time += time.perf_counter() - start_time
-                start_time = time.perf_counter()
-                save()
-    finally:
-        bar.close()
-        history.wall_time += time.perf_counter() - start_time
+        generator = read_checkpoint(resume, model=model, optimizer=opt, method=method,
+                                    batches=batches, history=history, generator=generator)
+        _check_resumable(resume, history.steps, total)
+    guard = _guard(model, data, history, method, opt, clip, max_energy, max_param_norm)
+    clock = time.perf_counter()
+    with tqdm(total=total, initial=history.steps, desc=f"fit[{method.name}]", unit="step",
+              disable=not progress, dynamic_ncols=True) as bar:
+        if history.steps == 0:
+            metrics.evaluate(model, 0, total, history)
+        for step in range(history.steps + 1, total + 1):
+            batch = batches.next(generator)
+            try:  # sets the parameters' .grad (no zero_grad: it replaces the last step's)
+                loss = method.compute_gradient(model, batch, generator)
+            except SamplerDivergedError as error:
+                guard.sampler_diverged(step, error)
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, clip)
+            opt.step()  # the one parameter update of the loop
+            guard.record(loss)
+            save = checkpoint is not None and (step % every == 0 or step == total)
+            if guard.pending >= sync_every or metrics.due(step, total) or save or step == total:
+                _show(bar, guard.sync(step, batch))
+                metrics.evaluate(model, step, total, history)
+            if save and checkpoint is not None:
+                history.wall_time += time.perf_counter() - clock
+                clock = time.perf_counter()
+                write_checkpoint(checkpoint, step=step, model=model, optimizer=opt,
+                                 method=method, batches=batches, history=history,
+                                 generator=generator)
+    history.wall_time += time.perf_counter() - clock
     return history
 
 
-def _check_loss(loss: object, name: str, params: list[torch.Tensor] | None = None) -> None:
-    """A 0-d loss that depends on the parameters (``params``: its gradient is already in
-    their ``.grad``, from an objective's ``loss_and_grad``)."""
-    if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
-        got = (f"shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor)
-               else type(loss).__name__)
-        raise TypeError(f"the loss of method {name!r} must be a 0-d tensor, got {got}.")
-    if params is not None:
-        if all(p.grad is None for p in params):
-            raise ValueError(f"loss_and_grad of method {name!r} set no parameter's .grad; "
-                             "nothing would be trained.")
-    elif not loss.requires_grad:
-        raise ValueError(f"the loss of method {name!r} does not depend on any parameter "
-                         "(requires_grad is False); nothing would be trained.")
+def _total_steps(epochs: object, steps: object, per_epoch: int) -> int:
+    if (epochs is None) == (steps is None):
+        raise ValueError(f"pass exactly one of epochs= or steps=, got epochs={epochs!r}, "
+                         f"steps={steps!r}.")
+    if epochs is not None:
+        return check_int(epochs, "epochs", minimum=0) * per_epoch
+    return check_int(steps, "steps", minimum=0)
+
+
+def _generator(seed: object, generator: object, device: torch.device) -> torch.Generator | None:
+    """``generator``, or one made from ``seed`` (which also seeds torch's global RNG)."""
+    generator = check_generator(generator)
+    if seed is None:
+        return generator
+    if generator is not None:
+        raise ValueError("pass either seed= or generator=, not both.")
+    seed_torch(seed)  # type: ignore[arg-type]  # checks the seed
+    return make_generator(seed, device=device)  # type: ignore[arg-type]
+
+
+def _checkpoint_period(checkpoint: object, checkpoint_every: object, total: int) -> int:
+    if checkpoint_every is None:
+        return max(total, 1)
+    if checkpoint is None:
+        raise ValueError("checkpoint_every needs checkpoint= (the path to write to).")
+    return check_int(checkpoint_every, "checkpoint_every", minimum=1)
+
+
+def _check_resumable(resume: object, done: int, total: int) -> None:
+    if done > total:
+        raise ValueError(f"resume={str(resume)!r} is at step {done}, beyond the {total} steps "
+                         "asked for; steps (or epochs) counts every step of the run, those "
+                         f"before the checkpoint included: pass at least steps={done}.")
+
+
+def _guard(model: nn.Module, data: torch.Tensor, history: History, method: Method,
+           optimizer: OptimizerLike, clip: float | None, max_energy: object,
+           max_param_norm: object) -> DivergenceGuard:
+    """The divergence guard, with the bounds checked and the advice of its message."""
+    energy_bound = None if max_energy is None else check_number(max_energy, "max_energy",
+                                                                greater_than=0)
+    norm_bound = None if max_param_norm is None else check_number(
+        max_param_norm, "max_param_norm", greater_than=0)
+    if energy_bound is not None:
+        with torch.no_grad():
+            try:
+                evaluate_energy(model, data[:1], type(model).__name__)
+            except TypeError:
+                raise ValueError("max_energy applies to an energy model(x) -> (B,); "
+                                 f"{type(model).__name__} is not one.") from None
+    advice = [f"a smaller learning rate (lr={optimizer.param_groups[0].get('lr', float('nan')):g})"]
+    if clip is None:
+        advice.append("gradient clipping (fit(..., grad_clip=1.0))")
+    if method.hint:
+        advice.append(method.hint)
+    return DivergenceGuard(model, history, method=method.name, advice="; ".join(advice),
+                           max_energy=energy_bound, max_param_norm=norm_bound)
+
+
+def _show(bar: tqdm, losses: list[float]) -> None:
+    if losses:
+        bar.set_postfix(loss=f"{sum(losses) / len(losses):.4g}", refresh=False)
+        bar.update(len(losses))

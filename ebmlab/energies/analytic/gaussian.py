@@ -8,11 +8,13 @@ helpers ``_mixture_log_components`` and ``_mixture_score`` also serve
 from __future__ import annotations
 
 import math
+from typing import Literal, overload
 
 import torch
 
+from ..._validation import check_int, check_number
 from ...utils import rand_like, randn_like
-from .._common import _check_n, _check_scalar, as_float_tensor, check_input, nice_interval
+from .._common import as_float_tensor, check_input, nice_interval
 from ..base import Energy
 
 __all__ = ["Gaussian", "GaussianMixture"]
@@ -127,7 +129,7 @@ class Gaussian(Energy):
 
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         r"""Exact samples :math:`x = \mu + L\epsilon`, :math:`LL^\top = \Sigma`, ``(n, d)``."""
-        n = _check_n(n)
+        n = check_int(n, "n", minimum=1)
         eps = randn_like(_empty(n, self.dim, self.mean), generator)
         return self.mean + eps @ self.scale_tril.T
 
@@ -280,6 +282,14 @@ class GaussianMixture(Energy):
         """``0``: the energy is already normalised (0-d tensor)."""
         return self.weights.new_zeros(())
 
+    @overload
+    def sample(self, n: int, *, generator: torch.Generator | None = None,
+               return_components: Literal[False] = False) -> torch.Tensor: ...
+
+    @overload
+    def sample(self, n: int, *, generator: torch.Generator | None = None,
+               return_components: Literal[True]) -> tuple[torch.Tensor, torch.Tensor]: ...
+
     def sample(self, n: int, *, generator: torch.Generator | None = None,
                return_components: bool = False
                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -288,7 +298,7 @@ class GaussianMixture(Energy):
         With ``return_components=True`` also return the component index of each
         sample (a ``(n,)`` long tensor).
         """
-        n = _check_n(n)
+        n = check_int(n, "n", minimum=1)
         u = rand_like(self.weights.new_empty(n), generator)
         k = torch.searchsorted(self.weights.cumsum(0).contiguous(), u, right=True)
         k = k.clamp_max(self.n_components - 1)
@@ -313,9 +323,7 @@ class GaussianMixture(Energy):
         GaussianMixture
             On the same device and dtype.
         """
-        s = _check_scalar(sigma, "sigma", positive=False)
-        if s < 0:
-            raise ValueError(f"sigma must be >= 0, got {sigma!r}.")
+        s = check_number(sigma, "sigma", at_least=0)
         return GaussianMixture(self.means, (self.stds.pow(2) + s * s).sqrt(), self.weights)
 
     @property

@@ -12,8 +12,9 @@ import math
 
 import torch
 
+from ..._validation import check_int, check_number
 from ...utils import randn_like
-from .._common import _check_n, _check_scalar, as_float_tensor, check_input, nice_interval
+from .._common import as_float_tensor, check_input, nice_interval
 from ..base import Energy
 from .gaussian import (
     _LOG_2PI,
@@ -69,9 +70,9 @@ class DoubleWell(_Landscape2D):
 
     def __init__(self, barrier: float = 2.0, center: float = 1.0, width: float = 1.0) -> None:
         super().__init__()
-        self.barrier = _check_scalar(barrier, "barrier")
-        self.center = _check_scalar(center, "center")
-        self.width = _check_scalar(width, "width")
+        self.barrier = check_number(barrier, "barrier", greater_than=0)
+        self.center = check_number(center, "center", greater_than=0)
+        self.width = check_number(width, "width", greater_than=0)
         x1 = self.center * math.sqrt(1.0 + math.sqrt(_TAIL_ENERGY / self.barrier))
         x2 = _TAIL_STDS * self.width
         self.bounds = (nice_interval(-x1, x1), nice_interval(-x2, x2))
@@ -116,9 +117,9 @@ class Banana(_Landscape2D):
 
     def __init__(self, scale: float = 1.0, curvature: float = 0.5, width: float = 0.5) -> None:
         super().__init__()
-        self.scale = _check_scalar(scale, "scale")
-        self.curvature = _check_scalar(curvature, "curvature", positive=False)
-        self.width = _check_scalar(width, "width")
+        self.scale = check_number(scale, "scale", greater_than=0)
+        self.curvature = check_number(curvature, "curvature")
+        self.width = check_number(width, "width", greater_than=0)
         a, b, s, k = self.scale, self.curvature, self.width, _TAIL_STDS
         ends = (-b * a * a, b * (k * k - 1.0) * a * a)
         self.bounds = (nice_interval(-k * a, k * a),
@@ -157,7 +158,7 @@ class Banana(_Landscape2D):
                dtype: torch.dtype | None = None,
                device: torch.device | str | None = None) -> torch.Tensor:
         """Exact samples, shape ``(n, 2)`` (default dtype and CPU unless given)."""
-        n = _check_n(n)
+        n = check_int(n, "n", minimum=1)
         z = randn_like(torch.empty(n, 2, dtype=dtype, device=device), generator)
         x1 = self.scale * z[:, 0]
         x2 = self.curvature * (x1.pow(2) - self.scale**2) + self.width * z[:, 1]
@@ -181,8 +182,8 @@ class Ring(_Landscape2D):
 
     def __init__(self, radius: float = 2.0, width: float = 0.25) -> None:
         super().__init__()
-        self.radius = _check_scalar(radius, "radius")
-        self.width = _check_scalar(width, "width")
+        self.radius = check_number(radius, "radius", greater_than=0)
+        self.width = check_number(width, "width", greater_than=0)
         m = self.radius + _TAIL_STDS * self.width
         self.bounds = (nice_interval(-m, m), nice_interval(-m, m))
 

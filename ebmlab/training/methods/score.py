@@ -6,23 +6,43 @@ from the model.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from ..objectives import (
+from ..._validation import (
+    check_bool,
+    check_continuous_model,
+    check_int,
+    check_noise_conditional,
+    check_noise_levels,
+    check_number,
+)
+from ...objectives import (
     denoising_score_matching_loss,
     multiscale_dsm_loss,
     score_matching_loss,
     sliced_score_matching_loss,
 )
-from .objective import Objective, _check_int, _check_sigmas, _require_continuous
+from .base import KeywordOptions, Method
 
-__all__ = ["DenoisingScoreMatching", "NCSNObjective", "ScoreMatching", "SlicedScoreMatching"]
+__all__ = ["NCSN", "DenoisingScoreMatching", "ScoreMatching", "SlicedScoreMatching"]
 
 
-class ScoreMatching(Objective):
+class _ContinuousMethod(KeywordOptions, Method):
+    """A method for continuous energies (or score networks): :meth:`init` refuses discrete
+    models, whose score :math:`-\\nabla_x E` does not exist."""
+
+    def init(self, model: nn.Module, data: torch.Tensor,
+             generator: torch.Generator | None) -> None:
+        check_continuous_model(model, f"method {self.name!r}")
+
+
+@dataclass(kw_only=True)
+class ScoreMatching(_ContinuousMethod):
     r"""Score matching with the exact Hessian trace (Hyvärinen 2005).
 
     Minimises :math:`\mathbb{E}[\operatorname{tr}\nabla_x s_\theta(x) + \tfrac12\|s_\theta(x)\|^2]`
@@ -30,20 +50,17 @@ class ScoreMatching(Objective):
     pass per dimension.
     """
 
-    name = "sm"
-    hint = ("method 'dsm' (the score-matching loss of a flexible energy is unbounded below "
-            "far from the data)")
-
-    def init(self, model: nn.Module, data: torch.Tensor,
-             generator: torch.Generator | None) -> None:
-        _require_continuous(model, data, self.name, "score matching")
+    name: ClassVar[str] = "sm"
+    hint: ClassVar[str] = ("method 'dsm' (the score-matching loss of a flexible energy is "
+                           "unbounded below far from the data)")
 
     def loss(self, model: nn.Module, batch: torch.Tensor,
              generator: torch.Generator | None) -> torch.Tensor:
         return score_matching_loss(model, batch)
 
 
-class SlicedScoreMatching(Objective):
+@dataclass(kw_only=True)
+class SlicedScoreMatching(_ContinuousMethod):
     r"""Sliced score matching (Song, Garg, Shi & Ermon 2019).
 
     Random projections :math:`v` replace the Hessian trace by
@@ -57,16 +74,14 @@ class SlicedScoreMatching(Objective):
         Use :math:`\tfrac12\|s_\theta\|^2` in place of :math:`\tfrac12(v^\top s_\theta)^2`.
     """
 
-    name = "ssm"
-    hint = "method 'dsm'"
+    name: ClassVar[str] = "ssm"
+    hint: ClassVar[str] = "method 'dsm'"
+    n_projections: int = 1
+    variance_reduced: bool = True
 
-    def __init__(self, n_projections: int = 1, variance_reduced: bool = True):
-        self.n_projections = _check_int(n_projections, "n_projections")
-        self.variance_reduced = bool(variance_reduced)
-
-    def init(self, model: nn.Module, data: torch.Tensor,
-             generator: torch.Generator | None) -> None:
-        _require_continuous(model, data, self.name, "sliced score matching")
+    def __post_init__(self) -> None:
+        check_int(self.n_projections, "n_projections", minimum=1)
+        check_bool(self.variance_reduced, "variance_reduced")
 
     def loss(self, model: nn.Module, batch: torch.Tensor,
              generator: torch.Generator | None) -> torch.Tensor:
@@ -74,7 +89,8 @@ class SlicedScoreMatching(Objective):
                                           self.variance_reduced, generator=generator)
 
 
-class DenoisingScoreMatching(Objective):
+@dataclass(kw_only=True)
+class DenoisingScoreMatching(_ContinuousMethod):
     r"""Denoising score matching at one noise level :math:`\sigma` (Vincent 2011).
 
     Fits :math:`s_\theta(\tilde x)` to :math:`-(\tilde x - x)/\sigma^2` with
@@ -85,32 +101,29 @@ class DenoisingScoreMatching(Objective):
     Parameters
     ----------
     sigma : float
-        Noise standard deviation.
+        Noise standard deviation, ``> 0``.
     """
 
-    name = "dsm"
-    hint = "a larger sigma"
+    name: ClassVar[str] = "dsm"
+    hint: ClassVar[str] = "a larger sigma"
+    sigma: float
 
-    def __init__(self, sigma: float):
-        _check_sigmas(sigma, "sigma")
-        self.sigma = float(sigma)
-
-    def init(self, model: nn.Module, data: torch.Tensor,
-             generator: torch.Generator | None) -> None:
-        _require_continuous(model, data, self.name, "denoising score matching")
+    def __post_init__(self) -> None:
+        self.sigma = check_number(self.sigma, "sigma", greater_than=0)
 
     def loss(self, model: nn.Module, batch: torch.Tensor,
              generator: torch.Generator | None) -> torch.Tensor:
         return denoising_score_matching_loss(model, batch, self.sigma, generator=generator)
 
 
-class NCSNObjective(Objective):
+@dataclass(kw_only=True)
+class NCSN(_ContinuousMethod):
     r"""Noise-conditional score network training (Song & Ermon 2019).
 
     Minimises :math:`\sum_i \sigma_i^2\,\mathrm{DSM}_{\sigma_i}` over a ladder
     :math:`\sigma_1 > \dots > \sigma_L` (:func:`~ebmlab.objectives.multiscale_dsm_loss`);
-    the model is called as ``model(x, sigma)`` and returns the score. Sample the
-    result with :func:`ebmlab.samplers.annealed_langevin`.
+    the model is called as ``model(x, sigma)`` and returns the score (or an energy).
+    Sample the result with :func:`ebmlab.samplers.annealed_langevin`.
 
     Parameters
     ----------
@@ -118,17 +131,23 @@ class NCSNObjective(Objective):
         The noise levels, e.g. ``torch.logspace(0, -2, 10)``.
     """
 
-    name = "ncsn"
+    name: ClassVar[str] = "ncsn"
+    sigmas: Sequence[float] | torch.Tensor
+    _ladder: torch.Tensor | None = field(default=None, init=False, repr=False)
 
-    def __init__(self, sigmas: Any):
-        s = _check_sigmas(sigmas, "sigmas")
-        self.sigmas = s.tolist()
+    def __post_init__(self) -> None:
+        self.sigmas = check_noise_levels(self.sigmas)
 
     def init(self, model: nn.Module, data: torch.Tensor,
              generator: torch.Generator | None) -> None:
-        _require_continuous(model, data, self.name, "noise-conditional score matching")
-        self._sigmas = torch.tensor(self.sigmas, dtype=data.dtype, device=data.device)
+        """Check that ``model`` takes a noise level, ``model(x, sigma)``."""
+        super().init(model, data, generator)
+        check_noise_conditional(model)
+        self._ladder = torch.tensor(self.sigmas, dtype=data.dtype, device=data.device)
 
     def loss(self, model: nn.Module, batch: torch.Tensor,
              generator: torch.Generator | None) -> torch.Tensor:
-        return multiscale_dsm_loss(model, batch, self._sigmas, generator=generator)
+        if self._ladder is None:
+            raise RuntimeError("NCSN.init(model, data, generator) must be called before loss().")
+        return multiscale_dsm_loss(model, batch, self._ladder, generator=generator)
+

@@ -8,20 +8,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._validation import check_batch, check_probability
-from ..utils import rand_like
+from .._validation import check_batch, check_generator, check_int, check_number
+from ..utils import rand_like, randint
 
 __all__ = ["ReplayBuffer"]
 
 InitFn = Callable[..., Tensor]
-
-
-def _randint(high: int, n: int, device: torch.device,
-             generator: torch.Generator | None) -> Tensor:
-    """``n`` uniform integers in ``[0, high)`` on ``device``, drawn with ``generator``."""
-    where = device if generator is None else generator.device
-    idx = torch.randint(high, (n,), generator=generator, device=where)
-    return idx.to(device, non_blocking=True)
 
 
 class ReplayBuffer:
@@ -67,14 +59,11 @@ class ReplayBuffer:
 
     def __init__(self, capacity: int, init: InitFn | Tensor, reinit_prob: float = 0.05, *,
                  generator: torch.Generator | None = None):
-        if isinstance(capacity, bool) or not isinstance(capacity, int):
-            raise TypeError(f"capacity must be an int >= 1, got {capacity!r}.")
-        if capacity < 1:
-            raise ValueError(f"capacity must be >= 1, got {capacity}.")
-        self.capacity = capacity
-        self.reinit_prob = check_probability(reinit_prob, "reinit_prob")
+        self.capacity = check_int(capacity, "capacity", minimum=1)
+        self.reinit_prob = check_number(reinit_prob, "reinit_prob", at_least=0, at_most=1)
+        check_generator(generator)
         if isinstance(init, Tensor):
-            check_batch(init, "init")
+            check_batch(init, "init", floating=True)
             if init.shape[0] != capacity:
                 raise ValueError(f"init must hold capacity={capacity} states, shape "
                                  f"({capacity}, ...), got {tuple(init.shape)}.")
@@ -108,7 +97,7 @@ class ReplayBuffer:
 
     def _fresh(self, n: int, generator: torch.Generator | None) -> Tensor:
         if self._pool is not None:
-            idx = _randint(self._pool.shape[0], n, self._pool.device, generator)
+            idx = randint(self._pool.shape[0], n, self._pool.device, generator)
             return self._pool[idx]
         assert self._init_fn is not None
         x = self._init_fn(n) if generator is None else self._init_fn(n, generator=generator)
@@ -141,9 +130,9 @@ class ReplayBuffer:
         idx : torch.Tensor
             ``(n,)`` int64 slot indices, to pass back to :meth:`update`.
         """
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be an int >= 1, got {n!r}.")
-        idx = _randint(self.capacity, n, self.device, generator)
+        n = check_int(n, "n", minimum=1)
+        check_generator(generator)
+        idx = randint(self.capacity, n, self.device, generator)
         x = self.data[idx]
         if self.reinit_prob > 0:
             fresh = self._fresh(n, generator).to(device=self.device, dtype=self.data.dtype)
@@ -167,9 +156,12 @@ class ReplayBuffer:
         ):
             raise TypeError(f"idx must be a 1-D integer tensor (as returned by sample), got "
                             f"{idx!r:.80}.")
-        check_batch(x, "x", event_shape=self.event_shape)
+        check_batch(x, "x", event_shape=self.event_shape, floating=True)
         if x.shape[0] != idx.shape[0]:
             raise ValueError(f"x holds {x.shape[0]} states but idx names {idx.shape[0]} slots.")
+        if idx.numel() and not (0 <= int(idx.min()) and int(idx.max()) < self.capacity):
+            raise ValueError(f"idx must name slots 0 to {self.capacity - 1} of the buffer, got "
+                             f"indices from {int(idx.min())} to {int(idx.max())}.")
         self.data[idx.to(self.device)] = x.detach().to(device=self.device, dtype=self.data.dtype)
 
     def state_dict(self) -> dict[str, Any]:
@@ -188,7 +180,8 @@ class ReplayBuffer:
         """Restore the contents saved by :meth:`state_dict` (onto the buffer's device)."""
         missing = {"capacity", "reinit_prob", "data"} - set(state)
         if missing:
-            raise KeyError(f"state_dict is missing key(s) {sorted(missing)}.")
+            raise ValueError(f"state_dict is missing key(s) {sorted(missing)}; expected the "
+                             "output of ReplayBuffer.state_dict().")
         data = state["data"]
         if not isinstance(data, Tensor) or data.shape[0] != state["capacity"]:
             raise ValueError("state_dict['data'] must be a tensor of shape (capacity, ...).")
@@ -196,7 +189,7 @@ class ReplayBuffer:
             raise ValueError(f"state_dict holds states of shape {tuple(data.shape[1:])}, but this "
                              f"buffer holds {self.event_shape}.")
         self.capacity = int(state["capacity"])
-        self.reinit_prob = check_probability(state["reinit_prob"], "reinit_prob")
+        self.reinit_prob = check_number(state["reinit_prob"], "reinit_prob", at_least=0, at_most=1)
         self.data = data.detach().to(device=self.device, dtype=self.data.dtype).clone()
         if "init_pool" in state and self._pool is not None:
             self._pool = state["init_pool"].detach().to(self._pool.device).clone()
