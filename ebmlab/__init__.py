@@ -23,6 +23,7 @@ from .energies import (
     RBM,
     Banana,
     BoltzmannMachine,
+    ConvClassifierEnergy,
     ConvEnergy,
     DoubleWell,
     Energy,
@@ -36,7 +37,14 @@ from .energies import (
     Wells,
     score_of,
 )
-from .metrics import fisher_divergence, kl_divergence_grid, log_likelihood, mmd, mode_weights
+from .metrics import (
+    auroc,
+    fisher_divergence,
+    kl_divergence_grid,
+    log_likelihood,
+    mmd,
+    mode_weights,
+)
 from .objectives import (
     contrastive_loss,
     denoising_score_matching_loss,
@@ -71,6 +79,7 @@ __all__ = [
     "RBM",
     "Banana",
     "BoltzmannMachine",
+    "ConvClassifierEnergy",
     "ConvEnergy",
     "DoubleWell",
     "Energy",
@@ -88,6 +97,7 @@ __all__ = [
     "__version__",
     "ais",
     "annealed_langevin",
+    "auroc",
     "bars_and_stripes",
     "binarized_digits",
     "checkerboard",

@@ -3,7 +3,13 @@
 from .analytic import Banana, DoubleWell, Gaussian, GaussianMixture, Ring, Wells
 from .base import Energy, EnergyFunction, energy_and_score, float64_energy, score_of
 from .lattice import BoltzmannMachine, Ising
-from .neural import ConvEnergy, MLPEnergy, NoiseConditionalEnergy, NoiseConditionalScoreNet
+from .neural import (
+    ConvClassifierEnergy,
+    ConvEnergy,
+    MLPEnergy,
+    NoiseConditionalEnergy,
+    NoiseConditionalScoreNet,
+)
 from .rbm import RBM, ContrastiveGradient, contrastive_divergence_gradient
 
 __all__ = [
@@ -11,6 +17,7 @@ __all__ = [
     "Banana",
     "BoltzmannMachine",
     "ContrastiveGradient",
+    "ConvClassifierEnergy",
     "ConvEnergy",
     "DoubleWell",
     "Energy",

@@ -23,7 +23,13 @@ from .._validation import check_bool, check_int, check_number
 from ._common import check_input, check_parameter_dtype
 from .base import Energy, EnergyFunction, _autograd_score
 
-__all__ = ["ConvEnergy", "MLPEnergy", "NoiseConditionalEnergy", "NoiseConditionalScoreNet"]
+__all__ = [
+    "ConvClassifierEnergy",
+    "ConvEnergy",
+    "MLPEnergy",
+    "NoiseConditionalEnergy",
+    "NoiseConditionalScoreNet",
+]
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "silu": nn.SiLU,
@@ -109,6 +115,34 @@ class MLPEnergy(Energy):
         return self.net(x).squeeze(-1)
 
 
+def _conv_trunk(image_size: int, channels: int, features: int, activation: str,
+                spectral_norm: bool) -> tuple[list[nn.Module], int, bool]:
+    """The convolutional stages shared by the image energies, after checking their options.
+
+    A 3x3 convolution with ``features`` channels, then two down-sampling stages (a 4x4
+    stride-2 convolution doubling the channels, then a 3x3 convolution), each followed
+    by the activation; the last layer is a :class:`~torch.nn.Flatten`. Returns the
+    layers, the width of their flattened output and the spectral-norm flag.
+    """
+    image_size = check_int(image_size, "image_size", minimum=4)
+    channels = check_int(channels, "channels", minimum=1)
+    features = check_int(features, "features", minimum=1)
+    sn = check_bool(spectral_norm, "spectral_norm")
+    _activation(activation)
+    f1, f2, f3 = features, 2 * features, 4 * features
+    layers: list[nn.Module] = [_maybe_sn(nn.Conv2d(channels, f1, 3, padding=1), sn),
+                               _activation(activation)]
+    size = image_size
+    for c_in, c_out in ((f1, f2), (f2, f3)):
+        layers += [_maybe_sn(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), sn),
+                   _activation(activation),
+                   _maybe_sn(nn.Conv2d(c_out, c_out, 3, padding=1), sn),
+                   _activation(activation)]
+        size //= 2
+    layers.append(nn.Flatten())
+    return layers, f3 * size * size, sn
+
+
 class ConvEnergy(Energy):
     r"""Convolutional image energy :math:`E_\theta: \mathbb R^{C\times H\times W} \to \mathbb R`.
 
@@ -142,23 +176,9 @@ class ConvEnergy(Energy):
     def __init__(self, image_size: int = 8, channels: int = 1, features: int = 32,
                  activation: str = "silu", spectral_norm: bool = False) -> None:
         super().__init__()
-        image_size = check_int(image_size, "image_size", minimum=4)
-        channels = check_int(channels, "channels", minimum=1)
-        features = check_int(features, "features", minimum=1)
-        sn = check_bool(spectral_norm, "spectral_norm")
-        _activation(activation)
-        f1, f2, f3 = features, 2 * features, 4 * features
-        layers: list[nn.Module] = [_maybe_sn(nn.Conv2d(channels, f1, 3, padding=1), sn),
-                                   _activation(activation)]
-        size = image_size
-        for c_in, c_out in ((f1, f2), (f2, f3)):
-            layers += [_maybe_sn(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), sn),
-                       _activation(activation),
-                       _maybe_sn(nn.Conv2d(c_out, c_out, 3, padding=1), sn),
-                       _activation(activation)]
-            size //= 2
-        layers += [nn.Flatten(), _output_layer(f3 * size * size, 1, sn)]
-        self.net = nn.Sequential(*layers)
+        layers, width, sn = _conv_trunk(image_size, channels, features, activation,
+                                        spectral_norm)
+        self.net = nn.Sequential(*layers, _output_layer(width, 1, sn))
         self.event_shape: tuple[int, ...] = (channels, image_size, image_size)
         self.spectral_norm = sn
 
@@ -166,6 +186,127 @@ class ConvEnergy(Energy):
         x = check_input(x, self.event_shape)
         check_parameter_dtype(x, self)
         return self.net(x).squeeze(-1)
+
+
+class ConvClassifierEnergy(Energy):
+    r"""A convolutional classifier read as an energy-based model (JEM, Grathwohl et al. 2020).
+
+    The network maps an image to ``n_classes`` logits :math:`f_\theta(x) \in \mathbb R^K`
+    (the stages of :class:`ConvEnergy`, then a linear map to :math:`K` numbers). Read as
+    a classifier it gives :math:`p_\theta(y \mid x) = \operatorname{softmax}(f_\theta(x))_y`;
+    read as an energy-based model of the pairs :math:`(x, y)` it gives
+
+    .. math::
+
+        E_\theta(x, y) = -f_\theta(x)[y], \qquad
+        E_\theta(x) = -\log \sum_{y} e^{f_\theta(x)[y]},
+
+    so that :math:`p_\theta(x, y) = e^{f_\theta(x)[y]}/Z(\theta)`, its marginal is
+    :math:`p_\theta(x) = e^{-E_\theta(x)}/Z(\theta)` and the conditional
+    :math:`p_\theta(y \mid x)` is the softmax, with :math:`Z` cancelling. The forward pass
+    returns :math:`E_\theta(x)`, so the model is an :class:`Energy` like any other
+    (samplers, objectives, metrics); :meth:`logits` gives the classifier and
+    :meth:`conditional` the energy :math:`x \mapsto E_\theta(x, y)` of one class.
+
+    Parameters
+    ----------
+    image_size, channels, features, activation, spectral_norm
+        As for :class:`ConvEnergy` (8 for scikit-learn's digits, 28 for MNIST).
+    n_classes : int
+        Number of classes :math:`K \ge 2`.
+
+    Examples
+    --------
+    >>> model = ConvClassifierEnergy(image_size=8, n_classes=10, features=8)
+    >>> x = torch.rand(3, 1, 8, 8)
+    >>> model.logits(x).shape, model(x).shape
+    (torch.Size([3, 10]), torch.Size([3]))
+    >>> torch.allclose(model(x), -model.logits(x).logsumexp(dim=1))
+    True
+    """
+
+    def __init__(self, image_size: int = 8, n_classes: int = 10, channels: int = 1,
+                 features: int = 32, activation: str = "silu",
+                 spectral_norm: bool = False) -> None:
+        super().__init__()
+        n_classes = check_int(n_classes, "n_classes", minimum=2)
+        layers, width, sn = _conv_trunk(image_size, channels, features, activation,
+                                        spectral_norm)
+        self.net = nn.Sequential(*layers, _output_layer(width, n_classes, sn))
+        self.event_shape: tuple[int, ...] = (channels, image_size, image_size)
+        self.n_classes = n_classes
+        self.spectral_norm = sn
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        r"""The classifier's logits :math:`f_\theta(x)`, shape ``(B, n_classes)``."""
+        x = check_input(x, self.event_shape)
+        check_parameter_dtype(x, self)
+        return self.net(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        r"""The marginal energy :math:`E_\theta(x) = -\operatorname{logsumexp}_y f_\theta(x)[y]`."""
+        return -torch.logsumexp(self.logits(x), dim=-1)
+
+    def class_energy(self, x: torch.Tensor, y: int | torch.Tensor) -> torch.Tensor:
+        r"""The joint energy :math:`E_\theta(x, y) = -f_\theta(x)[y]`, shape ``(B,)``.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Images ``(B, C, H, W)``.
+        y : int or torch.Tensor
+            One class for the whole batch, or a class per image (an integer tensor of
+            shape ``(B,)``), in ``[0, n_classes)``.
+        """
+        logits = self.logits(x)
+        labels = self._check_labels(y, logits.shape[0], logits.device)
+        return -logits.gather(1, labels[:, None]).squeeze(1)
+
+    def conditional(self, y: int | torch.Tensor) -> Energy:
+        r"""The energy of one class, :math:`x \mapsto E_\theta(x, y)`, as an :class:`Energy`.
+
+        :math:`p_\theta(x \mid y) \propto e^{-E_\theta(x, y)}`, so Langevin dynamics on
+        this energy draws class-conditional samples. The returned module holds this
+        model as a submodule (samplers freeze its parameters while they run).
+
+        Parameters
+        ----------
+        y : int or torch.Tensor
+            One class, or a class per chain (an integer tensor ``(B,)``).
+        """
+        self._check_labels(y, None, None)
+        return _ClassEnergy(self, y)
+
+    def _check_labels(self, y: object, batch: int | None,
+                      device: torch.device | None) -> torch.Tensor:
+        k = self.n_classes
+        if isinstance(y, torch.Tensor):
+            if y.dtype not in (torch.int64, torch.int32) or y.dim() != 1:
+                raise TypeError(f"y must be an int or a 1-D integer tensor of classes, got a "
+                                f"{y.dtype} tensor of shape {tuple(y.shape)}.")
+            if batch is not None and y.shape[0] != batch:
+                raise ValueError(f"y holds {y.shape[0]} labels for a batch of {batch} images.")
+            labels = y.long() if device is None else y.to(device=device, dtype=torch.long)
+            return labels
+        if isinstance(y, bool) or not isinstance(y, int):
+            raise TypeError(f"y must be an int or a 1-D integer tensor of classes, got {y!r}.")
+        if not 0 <= y < k:
+            raise ValueError(f"y must be a class in [0, {k}), got {y}.")
+        n = 1 if batch is None else batch
+        return torch.full((n,), y, dtype=torch.long, device=device)
+
+
+class _ClassEnergy(Energy):
+    """``x -> model.class_energy(x, y)`` for a fixed class ``y`` (see ``conditional``)."""
+
+    def __init__(self, model: ConvClassifierEnergy, y: int | torch.Tensor) -> None:
+        super().__init__()
+        self.model = model
+        self.y = y
+        self.event_shape = model.event_shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.class_energy(x, self.y)
 
 
 def _sigma_column(sigma: object, x: torch.Tensor) -> torch.Tensor:

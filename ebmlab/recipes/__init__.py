@@ -9,6 +9,7 @@ so a chapter (or you) can load the trained model without training it:
 ``moons_score_matching``          exact, sliced and denoising score matching on two moons (ch. 5)
 ``eight_gaussians_ncsn``          a noise-conditional score network on eight Gaussians (ch. 6)
 ``digits_ebm``                    a deep EBM of 8x8 digits with a replay buffer (chapter 7)
+``digits_jem``                    a joint energy model: classifier and EBM of digits (ch. 9)
 ================================  ===========================================================
 
 Load a shipped model with :func:`load` (or the module's ``load_checkpoint``); retrain it
@@ -42,7 +43,7 @@ def load(name: str, path: str | os.PathLike[str] | None = None) -> Trained:
     ----------
     name : str
         One of :data:`RECIPES`: ``"digits_rbm"``, ``"digits_ebm"``,
-        ``"moons_score_matching"`` or ``"eight_gaussians_ncsn"``.
+        ``"moons_score_matching"``, ``"eight_gaussians_ncsn"`` or ``"digits_jem"``.
     path : str or os.PathLike, optional
         A checkpoint written by ``python -m ebmlab.recipes.<name> --out PATH``; by default
         the one that ships with the package.

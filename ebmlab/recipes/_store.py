@@ -20,11 +20,12 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-__all__ = ["RECIPES", "Trained", "read_checkpoint", "shipped_checkpoint", "write_checkpoint"]
+__all__ = ["RECIPES", "Trained", "load_torch_file", "read_checkpoint", "shipped_checkpoint",
+           "write_checkpoint"]
 
 #: The recipes of :mod:`ebmlab.recipes`, by module name; each ships ``<name>.pt``.
 RECIPES: tuple[str, ...] = ("digits_rbm", "digits_ebm", "moons_score_matching",
-                            "eight_gaussians_ncsn")
+                            "eight_gaussians_ncsn", "digits_jem")
 
 
 class Trained(NamedTuple):
@@ -119,20 +120,39 @@ def read_checkpoint(name: str, path: str | os.PathLike[str] | None = None) -> di
     where = f"the shipped checkpoint of {name!r}" if path is None else repr(os.fspath(path))
     if path is not None and not os.path.isfile(path):
         raise FileNotFoundError(f"no checkpoint file at {os.fspath(path)!r}.")
-    try:
-        if path is None:
-            with shipped_checkpoint(name).open("rb") as f:
-                checkpoint = torch.load(f, map_location="cpu", weights_only=True)
-        else:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile,
-            ValueError, IndexError, KeyError) as err:
-        raise ValueError(f"{where} cannot be read as a checkpoint of recipe {name!r} "
-                         f"(a file written by torch.save): {err}") from None
+    checkpoint = load_torch_file(shipped_checkpoint(name) if path is None else path, where,
+                                 f"a checkpoint of recipe {name!r}")
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("config"), dict):
         raise ValueError(f"{where} is not a checkpoint of recipe {name!r} (expected a dict "
                          "with a 'config').")
     return checkpoint
+
+
+def load_torch_file(file: Traversable | str | os.PathLike[str], where: str,
+                    expected: str) -> Any:
+    """Read ``file`` with :func:`torch.load` (plain data only, tensors on the CPU).
+
+    Parameters
+    ----------
+    file : Traversable, str or os.PathLike
+        A file of the installed package (see :func:`shipped_checkpoint`) or a path.
+    where, expected : str
+        How the error message names the file and what it should hold.
+
+    Raises
+    ------
+    ValueError
+        If the file cannot be read as a :func:`torch.save` file of plain data.
+    """
+    try:
+        if isinstance(file, (str, os.PathLike)):
+            return torch.load(file, map_location="cpu", weights_only=True)
+        with file.open("rb") as f:
+            return torch.load(f, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile,
+            ValueError, IndexError, KeyError) as err:
+        raise ValueError(f"{where} cannot be read as {expected} (a file written by "
+                         f"torch.save): {err}") from None
 
 
 def write_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike[str]) -> None:
