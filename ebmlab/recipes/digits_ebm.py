@@ -120,7 +120,7 @@ def mnist(root: str | os.PathLike[str]) -> torch.Tensor:
         If torchvision is not installed (the message says how to install it).
     """
     try:
-        from torchvision.datasets import MNIST  # type: ignore[import-not-found]
+        from torchvision.datasets import MNIST
     except ModuleNotFoundError:
         raise ModuleNotFoundError(
             "--full trains on MNIST, which torchvision downloads: install it with "
