@@ -577,7 +577,7 @@ def test_bad_inputs_raise_clear_errors(bas):
     rbm = small_rbm()
     with pytest.raises(ValueError, match=r"unknown method 'cdd'.*mle, cd, pcd"):
         fit(rbm, bas, "cdd", steps=1, progress=False)
-    assert set(METHODS) == {"mle", "cd", "pcd", "sm", "ssm", "dsm", "ncsn", "mcmc"}
+    assert set(METHODS) == {"mle", "cd", "pcd", "sm", "ssm", "dsm", "ncsn", "mcmc", "nce"}
     with pytest.raises(ValueError, match=r"shape \(B, 9\)"):
         fit(rbm, bas[:, :8], "cd", steps=1, progress=False)
     with pytest.raises(TypeError, match="floating-point"):
