@@ -37,12 +37,16 @@ def test_the_extension_tells_notebooks_they_run_in_the_book_build(monkeypatch):
 
     monkeypatch.setenv(BOOK_BUILD_ENV, "0")  # restored after the test, whatever setup sets
     assert not in_book_build()
-    connected = []
+    connected, transforms = [], []
 
     class App:
         def connect(self, event, handler, priority=500):
             connected.append(event)
 
+        def add_transform(self, transform):
+            transforms.append(transform.__name__)
+
     _extension().setup(App())
     assert in_book_build()
     assert set(connected) == {"html-page-context", "build-finished"}
+    assert transforms == ["NumberDisplayMath"]
