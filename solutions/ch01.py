@@ -51,7 +51,10 @@ def importance_log_z(energy: Callable[[torch.Tensor], torch.Tensor], proposal: o
 
 def rbm_free_energy(v: torch.Tensor, weight: torch.Tensor, visible_bias: torch.Tensor,
                     hidden_bias: torch.Tensor) -> torch.Tensor:
-    r"""Exercise 1.3: the free energy of an RBM with the hidden units summed out,
+    r"""Exercise 1.3: the free energy of an RBM with the hidden units summed out.
+
+    :math:`-E(v, h) = a^\top v + \sum_j h_j u_j` with :math:`u = b + W^\top v` is linear in
+    every :math:`h_j`, so the sum over :math:`h` factorises and
     :math:`F(v) = -a^\top v - \sum_j \operatorname{softplus}(b_j + v^\top W_{:j})`.
 
     ``softplus`` is evaluated stably by :func:`torch.nn.functional.softplus`; the result has

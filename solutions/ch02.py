@@ -66,3 +66,21 @@ def mala_log_acceptance(energy: Callable[[torch.Tensor], torch.Tensor], x: torch
     backward = (x - y + step_size * grad_y).reshape(x.shape[0], -1).square().sum(-1)
     log_ratio = e_x.detach() - e_y.detach() - (backward - forward) / (4.0 * step_size)
     return torch.clamp(log_ratio, max=0.0)
+
+
+def ula_stationary_covariance(precision: torch.Tensor, step_size: float) -> torch.Tensor:
+    r"""Exercise 2.4: the stationary covariance of ULA on :math:`E(x) = \tfrac12 x^\top A x`.
+
+    One step is :math:`x' = M x + \sqrt{2\epsilon}\,\xi` with :math:`M = I - \epsilon A`, so a
+    stationary covariance solves :math:`S = M S M^\top + 2\epsilon I`. With
+    :math:`A = Q \Lambda Q^\top`, :math:`M` is diagonal in the same basis and
+    :math:`S = Q\,\operatorname{diag}\big(2\epsilon / (1 - (1 - \epsilon\lambda_i)^2)\big)\,Q^\top
+    = (A - \tfrac\epsilon2 A^2)^{-1}`, which exists when :math:`0 < \epsilon\lambda_i < 2`
+    for every eigenvalue.
+    """
+    eigenvalues, q = torch.linalg.eigh(precision)
+    if bool((step_size * eigenvalues >= 2.0).any()):
+        raise ValueError(f"step_size {step_size} >= 2 / {float(eigenvalues.max())}: "
+                         "the chain diverges and has no stationary covariance.")
+    variances = 1.0 / (eigenvalues * (1.0 - 0.5 * step_size * eigenvalues))
+    return (q * variances) @ q.T

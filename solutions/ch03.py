@@ -50,3 +50,24 @@ def model_expectation(energy: nn.Module, states: torch.Tensor) -> list[torch.Ten
         p = torch.softmax(-e.detach(), dim=0)
         grads = torch.autograd.grad((p * e).sum(), params, allow_unused=True)
     return [torch.zeros_like(q) if g is None else g for q, g in zip(params, grads, strict=True)]
+
+
+def bm_mle_step(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor,
+                lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Exercise 3.3: one step of exact maximum likelihood for a fully visible Boltzmann
+    machine :math:`E(x) = -\tfrac12 x^\top W x - b^\top x` on :math:`d` binary units.
+
+    With :math:`W_{ij} = W_{ji}` one parameter, :math:`-\partial E/\partial W_{ij} = x_i x_j`
+    and :math:`-\partial E/\partial b_i = x_i`, so the gradient of the mean log-likelihood is
+    the data moments minus the model moments (zero on the diagonal of :math:`W`). The model
+    moments come from all :math:`2^d` states with :math:`p = \operatorname{softmax}(-E)`.
+    """
+    d = x.shape[1]
+    codes = torch.arange(2 ** d, device=x.device)
+    states = ((codes[:, None] >> torch.arange(d, device=x.device)) & 1).to(weight.dtype)
+    energy = -0.5 * ((states @ weight) * states).sum(-1) - states @ bias
+    p = torch.softmax(-energy, dim=0)
+    grad_w = x.T @ x / x.shape[0] - (states * p[:, None]).T @ states
+    grad_w = grad_w - torch.diag(torch.diagonal(grad_w))
+    grad_b = x.mean(0) - p @ states
+    return weight + lr * grad_w, bias + lr * grad_b

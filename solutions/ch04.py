@@ -11,6 +11,19 @@ import torch
 import torch.nn.functional as F
 
 
+def gibbs_sweep(v: torch.Tensor, w: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""One block-Gibbs sweep of an RBM: :math:`h \sim p(h \mid v)`, then
+    :math:`v \sim p(v \mid h)`, each unit drawn by comparing a uniform from ``generator``
+    (hidden units first) with its conditional probability, in ``v``'s dtype and device."""
+    p_h = torch.sigmoid(v @ w + b)
+    h = (torch.rand(p_h.shape, generator=generator, dtype=v.dtype,
+                    device=v.device) < p_h).to(v.dtype)
+    p_v = torch.sigmoid(h @ w.T + a)
+    return (torch.rand(p_v.shape, generator=generator, dtype=v.dtype,
+                       device=v.device) < p_v).to(v.dtype)
+
+
 def cd_k_gradient(rbm, v: torch.Tensor, k: int,
                   generator: torch.Generator | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -28,12 +41,7 @@ def cd_k_gradient(rbm, v: torch.Tensor, k: int,
         b = rbm.hidden_bias.detach().to(v.dtype)
         x = v
         for _ in range(k):
-            p_h = torch.sigmoid(x @ w + b)
-            h = (torch.rand(p_h.shape, generator=generator, dtype=v.dtype,
-                            device=v.device) < p_h).to(v.dtype)
-            p_v = torch.sigmoid(h @ w.T + a)
-            x = (torch.rand(p_v.shape, generator=generator, dtype=v.dtype,
-                            device=v.device) < p_v).to(v.dtype)
+            x = gibbs_sweep(x, w, a, b, generator)
         p0 = torch.sigmoid(v @ w + b)
         pk = torch.sigmoid(x @ w + b)
         n = v.shape[0]
@@ -60,6 +68,9 @@ def ais_log_weight_step(rbm, v: torch.Tensor, beta_prev: float, beta: float,
                         base_visible_bias: torch.Tensor) -> torch.Tensor:
     r"""Exercise 4.3: :math:`\log f_\beta(v) - \log f_{\beta'}(v)` on the RBM path.
 
+    :math:`f_\beta(v) = \sum_h e^{-(1-\beta)E_0(v,h) - \beta E(v,h)}`; the exponent is
+    linear in every :math:`h_j`, so the hidden units sum out as in the free energy:
+
     :math:`\log f_\beta(v) = ((1-\beta)a_0 + \beta a)^\top v + \sum_j
     \operatorname{softplus}(\beta(b_j + v^\top W_{:j}))`; the difference of the linear
     parts is :math:`(\beta - \beta')(a - a_0)^\top v`.
@@ -72,3 +83,24 @@ def ais_log_weight_step(rbm, v: torch.Tensor, beta_prev: float, beta: float,
         z = v @ w + b
         return ((beta - beta_prev) * (v @ (a - a0))
                 + (F.softplus(beta * z) - F.softplus(beta_prev * z)).sum(-1))
+
+
+def pcd_step(params: tuple[torch.Tensor, torch.Tensor, torch.Tensor], data: torch.Tensor,
+             chains: torch.Tensor, lr: float, generator: torch.Generator | None = None
+             ) -> tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+    r"""Exercise 4.4: one step of persistent contrastive divergence (Tieleman 2008).
+
+    The persistent chains make one block-Gibbs sweep; the parameters then move by
+    ``lr`` times :math:`\frac1N\sum_n \phi(v_n) - \frac1M\sum_m \phi(\tilde v_m)`, with
+    :math:`\phi(v) = (v\,\sigma(b + W^\top v)^\top, v, \sigma(b + W^\top v))` and
+    :math:`\tilde v_m` the chains after the sweep, which are returned for the next step.
+    """
+    w, a, b = params
+    with torch.no_grad():
+        chains = gibbs_sweep(chains, w, a, b, generator)
+        p_data = torch.sigmoid(data @ w + b)
+        p_chains = torch.sigmoid(chains @ w + b)
+        w = w + lr * (data.T @ p_data / len(data) - chains.T @ p_chains / len(chains))
+        a = a + lr * (data.mean(0) - chains.mean(0))
+        b = b + lr * (p_data.mean(0) - p_chains.mean(0))
+    return (w, a, b), chains

@@ -1,4 +1,4 @@
-"""Chapter 2's graded exercises 2.2 and 2.3 catch the typical mistakes, each with a message
+"""Chapter 2's graded exercises 2.2, 2.3 and 2.4 catch the typical mistakes, each with a message
 that says why.
 
 The generic proofs (stub 0, reference solution full marks, the wrong solution of
@@ -115,3 +115,35 @@ def test_mala_checks_require_log_space():
     failed = _failed("2.3", lambda e, x, y, s: _mala(e, x, y, s, exp=True))
     assert list(failed) == [_BOUNDED]
     assert "work in log space" in failed[_BOUNDED]
+
+
+# --- 2.4: ULA's stationary covariance -------------------------------------------------------
+_CORRELATED = ("a correlated Gaussian in 3 and 5 dimensions: the fixed point of "
+               "S = M S Mᵀ + 2ε I")
+
+
+def test_fixed_point_reference_is_stationary_for_simulated_chains():
+    """The check's reference (the iterated covariance recursion) is what ULA chains reach:
+    200 000 chains run for 400 steps on a correlated 2-d Gaussian, 5 standard errors."""
+    from ebmlab.exercises.bank import ch02 as bank
+
+    g = torch.Generator().manual_seed(0)
+    precision = torch.tensor([[2.0, 0.8], [0.8, 1.0]], dtype=torch.float64)
+    eps = 0.5
+    reference = bank._lyapunov_fixed_point(precision, eps)
+    x = torch.zeros(200_000, 2, dtype=torch.float64)
+    for _ in range(400):
+        x = x - eps * x @ precision + math.sqrt(2 * eps) * torch.randn(x.shape, generator=g,
+                                                                      dtype=torch.float64)
+    empirical = x.T @ x / len(x)
+    stderr = (reference.diagonal()[:, None] * reference.diagonal()[None, :]
+              + reference ** 2).sqrt() / math.sqrt(len(x))
+    assert bool(((empirical - reference).abs() < 5 * stderr).all()), (empirical, reference)
+
+
+def test_covariance_checks_name_the_target_covariance():
+    def target(precision, step_size):
+        return torch.linalg.inv(precision)
+
+    failed = _failed("2.4", target)
+    assert "A⁻¹, the covariance of the target" in failed[_CORRELATED]

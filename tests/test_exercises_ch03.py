@@ -113,3 +113,57 @@ def test_model_expectation_catches_overflow_and_undetached_weights():
     assert "NOT held constant" in failed[BM_EXPECTATION] and "NOT held constant" in failed[STABLE]
     failed = _failed("3.2", log_z_gradient)
     assert "that is ∇ log Z" in failed[BM_EXPECTATION]
+
+
+# --- 3.3: training a Boltzmann machine ------------------------------------------------------
+ONE_STEP = ("one step adds lr × (data statistics - exact model statistics); W stays "
+            "symmetric with a zero diagonal")
+
+
+def _bm_step(weight, bias, x, lr):
+    from ebmlab.exercises.bank import ch03 as bank
+
+    states = bank.all_binary_states(x.shape[1])
+    p = torch.softmax(-bank.bm_energy(weight, bias, states), dim=0)
+    grad_w = x.T @ x / len(x) - (states * p[:, None]).T @ states
+    return grad_w, x.mean(0) - p @ states
+
+
+def test_maximum_likelihood_by_newton_is_the_fixed_point_of_gradient_ascent():
+    """The band checks' reference: at Newton's maximum, the exact gradient vanishes (the
+    model matches the data's moments), and gradient ascent from zero does not exceed it."""
+    from ebmlab.exercises.bank import ch03 as bank
+
+    states = bank.all_binary_states(5)
+    data = states[torch.randint(32, (200,), generator=torch.Generator().manual_seed(0))]
+    best = bank.bm_maximum_likelihood(data, states)
+    weight, bias = torch.zeros(5, 5, dtype=torch.float64), torch.zeros(5, dtype=torch.float64)
+    for _ in range(2000):
+        grad_w, grad_b = _bm_step(weight, bias, data, 1.0)
+        weight = weight + grad_w - torch.diag(torch.diagonal(grad_w))
+        bias = bias + grad_b
+    reached = bank._bm_log_likelihood(weight, bias, data, states)
+    assert reached <= best + 1e-9 and best - reached < 1e-6
+
+
+def test_bm_step_checks_name_half_steps_signs_and_the_diagonal():
+    def half_weight(weight, bias, x, lr):
+        grad_w, grad_b = _bm_step(weight, bias, x, lr)
+        grad_w.fill_diagonal_(0.0)
+        return weight + 0.5 * lr * grad_w, bias + lr * grad_b
+
+    def descent(weight, bias, x, lr):
+        grad_w, grad_b = _bm_step(weight, bias, x, lr)
+        grad_w.fill_diagonal_(0.0)
+        return weight - lr * grad_w, bias - lr * grad_b
+
+    def diagonal(weight, bias, x, lr):
+        grad_w, grad_b = _bm_step(weight, bias, x, lr)
+        return weight + lr * grad_w, bias + lr * grad_b
+
+    assert "ONE parameter" in _failed("3.3", half_weight)[ONE_STEP]
+    failed = _failed("3.3", descent)
+    assert "wrong way" in failed[ONE_STEP]
+    assert all("learning curve" in failed[name] for name in failed if "nats" in name)
+    assert len(failed) == 4
+    assert "diagonal" in _failed("3.3", diagonal)[ONE_STEP]

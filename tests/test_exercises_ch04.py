@@ -176,3 +176,36 @@ def test_ais_step_explains_a_sign_error():
 
     failed = _failed("4.3", reversed_sign)
     assert "wrong sign" in failed[CLOSED_FORM]
+
+
+# --- 4.4: persistent CD ---------------------------------------------------------------------
+PCD_UPDATE = ("moves the parameters by lr × (data statistics - statistics of the chains it "
+              "returns)")
+PCD_PERSISTS = "the chains persist: each step continues the chains it is given, not the data"
+
+
+def test_pcd_checks_name_cd1_stale_chains_and_descent():
+    reference = _solution("pcd_step")
+    wrong = _solution("pcd_step", "tests/wrong_solutions")
+
+    failed = _failed("4.4", wrong)
+    assert PCD_PERSISTS in failed and "that is CD-1" in failed[PCD_PERSISTS]
+
+    def stale(params, data, chains, lr, generator=None):
+        _, new_chains = reference(params, data, chains, 0.0, generator)
+        w, a, b = params
+        p_data, p_old = torch.sigmoid(data @ w + b), torch.sigmoid(chains @ w + b)
+        w = w + lr * (data.T @ p_data / len(data) - chains.T @ p_old / len(chains))
+        a = a + lr * (data.mean(0) - chains.mean(0))
+        b = b + lr * (p_data.mean(0) - p_old.mean(0))
+        return (w, a, b), new_chains
+
+    def descent(params, data, chains, lr, generator=None):
+        return reference(params, data, chains, -lr, generator)
+
+    failed = _failed("4.4", stale)
+    assert "before this step's sweep" in failed[PCD_UPDATE]
+    failed = _failed("4.4", descent)
+    assert "wrong way" in failed[PCD_UPDATE]
+    band = [name for name in failed if "bars and stripes" in name]
+    assert band and all("learning curve" in failed[name] for name in band)

@@ -118,7 +118,7 @@ def test_hostile_notebook_is_graded_in_bounded_time_with_a_valid_report(tmp_path
     _assert_schema(report)
     by_id = {e["id"]: e for e in report["exercises"]}
     # chapter 2 from the file name, chapter 99 from the check("99.1", ...) call
-    assert by_id["2.1"]["points"] == by_id["2.1"]["max_points"] == 10.0
+    assert by_id["2.1"]["points"] == by_id["2.1"]["max_points"] == 8.0
     assert all(c["passed"] for c in by_id["2.1"]["checks"])
     assert by_id["99.4"]["checks"][0]["message"].startswith("`double_nan` is not defined")
     for exercise_id, (points, _, words) in EXPECTED.items():

@@ -7,6 +7,9 @@
   :math:`\\sqrt{2\\epsilon}` (the chain then samples :math:`e^{-2E}`); its contract checks pass.
 * ``mala_log_acceptance`` (2.3) uses the plain Metropolis ratio :math:`p(y)/p(x)` and forgets
   that the Langevin proposal is not symmetric; it is capped and finite, so the bound checks pass.
+* ``ula_stationary_covariance`` (2.4) applies the one-dimensional result entry by entry to
+  :math:`A^{-1}`: right in one dimension, wrong for a correlated Gaussian, and it never
+  raises for a step beyond the stability limit.
 """
 
 from __future__ import annotations
@@ -38,3 +41,10 @@ def mala_log_acceptance(energy: Callable[[torch.Tensor], torch.Tensor], x: torch
     """Wrong on purpose: the Metropolis ratio p(y)/p(x) without the proposal correction."""
     with torch.no_grad():
         return torch.clamp(energy(x) - energy(y), max=0.0)
+
+
+def ula_stationary_covariance(precision: torch.Tensor, step_size: float) -> torch.Tensor:
+    """Wrong on purpose: the one-dimensional formula applied entry by entry to A⁻¹
+    (correct for a diagonal A only), and no check of the stability condition."""
+    cov = torch.linalg.inv(precision)
+    return cov / (1.0 - step_size / (2.0 * cov))

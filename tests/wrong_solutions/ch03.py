@@ -7,6 +7,8 @@ r"""Deliberately wrong solutions of chapter 3: each must lose points with a clea
 * ``model_expectation`` (3.2) forgets to hold the probabilities constant, so autograd adds
   :math:`\sum_s E(s)\nabla_\theta p_\theta(s)` to the expectation; it keeps the points of
   the contract check.
+* ``bm_mle_step`` (3.3) normalises :math:`e^{-E}` directly instead of in log space: right,
+  and it trains well, until the energies reach thousands and the probabilities are NaN.
 """
 
 from __future__ import annotations
@@ -37,3 +39,15 @@ def model_expectation(energy: nn.Module, states: torch.Tensor) -> list[torch.Ten
         p = torch.softmax(-e, dim=0)
         grads = torch.autograd.grad((p * e).sum(), params)
     return list(grads)
+
+
+def bm_mle_step(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor,
+                lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Wrong on purpose: normalises exp(-E) directly, which overflows for large parameters."""
+    d = x.shape[1]
+    states = ((torch.arange(2 ** d)[:, None] >> torch.arange(d)) & 1).to(weight.dtype)
+    unnormalised = torch.exp(0.5 * ((states @ weight) * states).sum(-1) + states @ bias)
+    p = unnormalised / unnormalised.sum()
+    grad_w = x.T @ x / x.shape[0] - (states * p[:, None]).T @ states
+    grad_w.fill_diagonal_(0.0)
+    return weight + lr * grad_w, bias + lr * (x.mean(0) - p @ states)

@@ -7,6 +7,8 @@ r"""Deliberately wrong solutions of chapter 4: each must lose points with a clea
   modes: valid, but CD-1 does about as well as maximum likelihood on it.
 * ``ais_log_weight_step`` (4.3) forgets the visible-bias term
   :math:`(\beta - \beta')(a - a_0)^\top v`.
+* ``pcd_step`` (4.4) restarts the chains at the data at every step: it is CD-1, and
+  returns one chain per data row.
 """
 
 from __future__ import annotations
@@ -43,3 +45,16 @@ def ais_log_weight_step(rbm, v: torch.Tensor, beta_prev: float, beta: float,
     with torch.no_grad():
         z = v @ rbm.weight.detach() + rbm.hidden_bias.detach()
         return (F.softplus(beta * z) - F.softplus(beta_prev * z)).sum(-1)
+
+
+def pcd_step(params, data, chains, lr, generator=None):
+    """Wrong on purpose: the chains restart at the data at every step (this is CD-1)."""
+    w, a, b = params
+    with torch.no_grad():
+        h = torch.bernoulli(torch.sigmoid(data @ w + b), generator=generator)
+        chains = torch.bernoulli(torch.sigmoid(h @ w.T + a), generator=generator)
+        p_data, p_chains = torch.sigmoid(data @ w + b), torch.sigmoid(chains @ w + b)
+        w = w + lr * (data.T @ p_data / len(data) - chains.T @ p_chains / len(chains))
+        a = a + lr * (data.mean(0) - chains.mean(0))
+        b = b + lr * (p_data.mean(0) - p_chains.mean(0))
+    return (w, a, b), chains

@@ -9,10 +9,14 @@ r"""Graded exercises of chapter 1: energy, the Boltzmann distribution and the pa
   sampling of :math:`\log Z` with its delta-method standard error. Checked against closed
   forms within a few standard errors, for the calibration of the standard error and the
   unbiasedness of :math:`\hat Z` over many seeds, for stability and reproducibility.
-* 1.3 ``rbm_free_energy(v, weight, visible_bias, hidden_bias)``: the free energy of a
-  restricted Boltzmann machine. Checked against the brute-force sum over the hidden
-  states, against :func:`ebmlab.exact_log_partition` (the probabilities sum to one), for
-  overflow with large weights, for its gradient and its contract (shape, dtype, inputs).
+* 1.3 ``rbm_free_energy(v, weight, visible_bias, hidden_bias)`` (a checkable derivation):
+  the free energy :math:`F(v) = -\log\sum_h e^{-E(v,h)}` of a restricted Boltzmann
+  machine, whose closed form the student derives (the stub gives only the definition).
+  Checked against the brute-force sum over the hidden states (:func:`brute_free_energy`,
+  the course's one enumeration of it), on 60 hidden units where only the derived closed
+  form can answer in time, against :func:`ebmlab.exact_log_partition` (the probabilities
+  sum to one), for overflow with large weights, for its gradients and its contract
+  (shape, dtype, inputs, device).
 """
 
 from __future__ import annotations
@@ -27,7 +31,15 @@ from ...energies import RBM, BoltzmannMachine, Gaussian
 from ...partition import exact_log_partition
 from .._registry import register
 from .._student import CheckContext, ProbeError, Student
-from ..expect import expect_close, expect_finite, expect_tensor, fail
+from ..expect import (
+    call_student,
+    expect_close,
+    expect_device,
+    expect_finite,
+    expect_tensor,
+    expect_unchanged,
+    fail,
+)
 from ._common import Plain, Shifted, argument_gradients
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
@@ -386,16 +398,22 @@ def _is_generator(importance_log_z: Student, ctx: CheckContext) -> None:
 
 
 # =========================================================================================
-# 1.3 — the free energy of an RBM
+# 1.3 — the free energy of an RBM (a checkable derivation)
 # =========================================================================================
 
 free_energy_ex = register("1.3", "The free energy of a restricted Boltzmann machine",
                           function="rbm_free_energy",
                           forbidden=("ebmlab.RBM.free_energy", "ebmlab.RBM.forward"))
 
-_FE_HINT = ("Sum the hidden units out: F(v) = -v·a - sum_j softplus(b_j + (v W)_j), with "
-            "softplus(u) = log(1 + e^u) computed by torch.nn.functional.softplus (or "
-            "torch.logaddexp(0, u)), which does not overflow.")
+_FE_HINT = ("Derive the closed form before coding: -E(v, h) = a·v + Σ_j h_j u_j(v) is linear "
+            "in every h_j, so the sum over the 2^n_h hidden states factorises into a product "
+            "of n_h sums over h_j ∈ {0, 1}. Take -log of that product, and evaluate "
+            "log(1 + e^u) with a function that cannot overflow.")
+_FE_SHAPE = ("return one free energy per row of v: shape (B,). Sum over the hidden units "
+             "(dim=-1), not over the batch; keep the batch axis when B = 1 (no .squeeze()).")
+_OVERFLOW_HINT = ("log(1 + exp(u)) overflows to inf for u > 88 in float32 (u > 709 in "
+                  "float64): use torch.nn.functional.softplus, torch.logaddexp(0, u) or "
+                  "max(u, 0) + log1p(exp(-|u|)).")
 
 
 def _rbm_params(g: torch.Generator, n_v: int, n_h: int, scale: float = 1.0,
@@ -410,37 +428,63 @@ def _all_states(n: int) -> torch.Tensor:
     return torch.tensor(list(itertools.product((0.0, 1.0), repeat=n)), dtype=_F64)
 
 
-def _brute_free_energy(v: torch.Tensor, w: torch.Tensor, a: torch.Tensor,
-                       b: torch.Tensor) -> torch.Tensor:
-    r""":math:`-\log\sum_h e^{-E(v,h)}` by enumerating every hidden state, in float64."""
-    v, w, a, b = (t.to(_F64) for t in (v, w, a, b))
-    h = _all_states(w.shape[1])                                   # (H, n_h)
+def _binary(n: int, d: int, g: torch.Generator, dtype: torch.dtype = _F64) -> torch.Tensor:
+    return (torch.rand(n, d, dtype=_F64, generator=g) < 0.5).to(dtype)
+
+
+def brute_free_energy(v: torch.Tensor, w: torch.Tensor, a: torch.Tensor,
+                      b: torch.Tensor) -> torch.Tensor:
+    r""":math:`F(v) = -\log\sum_h e^{-E(v,h)}` by enumerating every hidden state, in float64.
+
+    The definition itself, with no derivation: the reference of exercise 1.3 (the course's
+    only brute-force free energy).
+    """
+    v, w, a, b = (t.detach().to("cpu", _F64) for t in (v, w, a, b))
+    h = _all_states(w.shape[1])                                         # (H, n_h)
     neg_energy = (v @ a)[:, None] + (h @ b)[None, :] + (v @ w) @ h.T   # -E(v, h), (B, H)
     return -torch.logsumexp(neg_energy, dim=1)
 
 
-def _call_free_energy(rbm_free_energy: Callable[..., object], v: torch.Tensor,
-                      params: tuple[torch.Tensor, ...], what: str) -> torch.Tensor:
-    got = rbm_free_energy(v, *params)
-    return expect_tensor(got, what=what, shape=(v.shape[0],),
-                         hint="return one free energy per row of v: shape (B,). Sum over the "
-                              "hidden units (dim=-1), not over the batch.")
+def _expect_free_energy(got: object, reference: torch.Tensor, v: torch.Tensor, *, what: str,
+                        atol: float = 1e-10, rtol: float = 1e-10,
+                        hint: str = _FE_HINT) -> torch.Tensor:
+    got_t = expect_tensor(got, what=what, shape=(v.shape[0],), hint=_FE_SHAPE)
+    g = got_t.detach().to("cpu", _F64)
+    r = reference.detach().to("cpu", _F64)
+    if bool(r.abs().max() > 100 * atol) and torch.allclose(g, -r, atol=atol, rtol=rtol):
+        hint = ("your result has the opposite sign: the free energy is MINUS the log of "
+                "Σ_h exp(-E(v, h)).")
+    return expect_close(got_t, reference, atol=atol, rtol=rtol, what=what, hint=hint)
 
 
-@free_energy_ex.check("matches the brute-force sum over the hidden states", points=3)
+@free_energy_ex.check("matches the definition -log Σ_h exp(-E(v, h)) (brute force over the "
+                      "hidden states)", points=3)
 def _fe_brute(rbm_free_energy: Student, ctx: CheckContext) -> None:
     for seed, (n_v, n_h) in ((0, (5, 4)), (1, (3, 7))):
         params = _rbm_params(ctx.generator(seed), n_v, n_h)
         v = _all_states(n_v)
         what = f"rbm_free_energy(v, W, a, b) for all v of a {n_v} x {n_h} RBM"
-        got = _call_free_energy(rbm_free_energy, v, params, what)
-        reference = _brute_free_energy(v, *params)
-        if torch.allclose(got.detach().to(_F64), -reference, atol=1e-8):
-            hint = ("your result has the opposite sign: the free energy is MINUS the log of "
-                    "sum_h exp(-E(v, h)).")
-        else:
-            hint = _FE_HINT
-        expect_close(got.detach(), reference, atol=1e-10, rtol=1e-10, what=what, hint=hint)
+        _expect_free_energy(rbm_free_energy(v, *params), brute_free_energy(v, *params), v,
+                            what=what)
+
+
+@free_energy_ex.check("the derived closed form: 60 hidden units, 2^60 hidden states that no "
+                      "enumeration can visit", points=3, timeout=5.0)
+def _fe_many_hidden(rbm_free_energy: Student, ctx: CheckContext) -> None:
+    n_v, n_h = 7, 60
+    w, a, b = _rbm_params(ctx.generator(20), n_v, n_h, scale=0.5)
+    v = _binary(32, n_v, ctx.generator(21))
+    # The reference factorises over the hidden units one at a time: each h_j is summed out
+    # by enumerating its two values, log(e^0 + e^u) (checked against brute_free_energy on
+    # small RBMs in the tests).
+    u = v @ w + b                                                       # (B, n_h)
+    per_unit = torch.logsumexp(torch.stack([torch.zeros_like(u), u]), dim=0)
+    reference = -(v @ a) - per_unit.sum(1)
+    what = f"rbm_free_energy(v, W, a, b) for an RBM with {n_h} hidden units"
+    hint = ("2^60 hidden states cannot be enumerated (and this check allows 5 seconds). "
+            + _FE_HINT)
+    _expect_free_energy(rbm_free_energy(v, w, a, b), reference, v, what=what, hint=hint,
+                        atol=1e-9, rtol=1e-10)
 
 
 @free_energy_ex.check("exp(-F(v)) / Z sums to one with el.exact_log_partition", points=1)
@@ -455,7 +499,8 @@ def _fe_normalised(rbm_free_energy: Student, ctx: CheckContext) -> None:
         log_z = exact_log_partition(rbm)
     v = _all_states(n_v)
     what = f"the sum over all 2^{n_v} states v of exp(-rbm_free_energy(v, ...) - log Z)"
-    free = _call_free_energy(rbm_free_energy, v, (w, a, b), "rbm_free_energy(v, W, a, b)")
+    free = expect_tensor(rbm_free_energy(v, w, a, b), what="rbm_free_energy(v, W, a, b)",
+                         shape=(v.shape[0],), hint=_FE_SHAPE)
     total = torch.exp(-free.detach().to(_F64) - log_z).sum()
     expect_close(total, torch.tensor(1.0, dtype=_F64), atol=1e-10, rtol=0.0, what=what,
                  hint="p(v) = exp(-F(v)) / Z must be a distribution over v. " + _FE_HINT)
@@ -466,33 +511,37 @@ def _fe_large(rbm_free_energy: Student, ctx: CheckContext) -> None:
     n_v, n_h = 8, 5
     params64 = _rbm_params(ctx.generator(3), n_v, n_h, scale=60.0)
     params32 = tuple(p.float() for p in params64)
-    v = torch.bernoulli(torch.full((16, n_v), 0.5, dtype=_F64), generator=ctx.generator(4))
-    reference = _brute_free_energy(v, *params64)
+    v = _binary(16, n_v, ctx.generator(4))
+    reference = brute_free_energy(v, *params64)
     what = "rbm_free_energy(v, W, a, b) in float32 with weights of size about 60"
-    got = _call_free_energy(rbm_free_energy, v.float(), params32, what)
-    expect_finite(got, what=what,
-                  hint="log(1 + exp(u)) overflows to inf for u > 88 in float32 (u > 709 in "
-                       "float64). " + _FE_HINT)
-    expect_close(got.detach(), reference, atol=1e-3, rtol=1e-5, what=what, hint=_FE_HINT)
+    got = expect_tensor(rbm_free_energy(v.float(), *params32), what=what, shape=(16,),
+                        hint=_FE_SHAPE)
+    expect_finite(got, what=what, hint=_OVERFLOW_HINT)
+    expect_close(got.detach(), reference, atol=1e-3, rtol=1e-5, what=what,
+                 hint=_OVERFLOW_HINT)
 
 
-@free_energy_ex.check("its gradient: dF/dW = -v σ(b + vW)ᵀ", points=1)
+@free_energy_ex.check("is differentiable: its gradients in W, a and b are those of the free "
+                      "energy", points=1)
 def _fe_gradient(rbm_free_energy: Student, ctx: CheckContext) -> None:
-    w, a, b = _rbm_params(ctx.generator(5), 4, 3)
-    w = w.clone().requires_grad_(True)
-    v = torch.bernoulli(torch.full((1, 4), 0.5, dtype=_F64), generator=ctx.generator(6))
-    what = "the gradient of rbm_free_energy(v, W, a, b) with respect to W"
-    got, grads = rbm_free_energy.with_probe(argument_gradients)(v, w, a, b)
-    free = expect_tensor(got, what="rbm_free_energy(v, W, a, b)", shape=(1,),
-                         hint="return one free energy per row of v: shape (B,).")
-    if not free.requires_grad or grads is None or isinstance(grads, ProbeError):
-        fail(what, expected="an autograd graph from W to the result",
-             got="a result that does not require grad",
-             hint="use torch operations only (no .detach(), .item(), NumPy or torch.no_grad()) "
-                  "so that training can differentiate the free energy.")
-    (grad,) = grads
-    expected = -v[0][:, None] * torch.sigmoid(b + v[0] @ w.detach())[None, :]
-    expect_close(grad, expected, atol=1e-10, rtol=1e-10, what=what, hint=_FE_HINT)
+    w, a, b = _rbm_params(ctx.generator(5), 5, 4)
+    v = _binary(7, 5, ctx.generator(6))
+    wr, ar, br = (t.clone().requires_grad_(True) for t in (w, a, b))
+    what = "the gradient of Σ_b F(v_b) with respect to W"
+    hint = ("CD and PCD differentiate the free energy with respect to the parameters: build "
+            "F(v) from torch operations on W, a, b (no .detach(), .item(), NumPy or "
+            "torch.no_grad()).")
+    got, grads = rbm_free_energy.with_probe(argument_gradients)(v, wr, ar, br)
+    expect_tensor(got, what="rbm_free_energy(v, W, a, b)", shape=(7,), hint=_FE_SHAPE)
+    if (not isinstance(got, torch.Tensor) or not got.requires_grad or grads is None
+            or isinstance(grads, ProbeError) or any(gr is None for gr in grads)):
+        fail(what, expected="an autograd graph from W, a and b to the result",
+             got="a result that does not depend on all three", hint=hint)
+    p_h = torch.sigmoid(v @ w + b)
+    for name, grad, expected in (("W", grads[0], -(v.T @ p_h)), ("a", grads[1], -v.sum(0)),
+                                 ("b", grads[2], -p_h.sum(0))):
+        expect_close(grad, expected, atol=1e-9, rtol=1e-9,
+                     what=f"the gradient of Σ_b F(v_b) with respect to {name}", hint=_FE_HINT)
 
 
 @free_energy_ex.check("shape (B,), dtype of v, batch of one, inputs unchanged", points=1)
@@ -500,18 +549,47 @@ def _fe_contract(rbm_free_energy: Student, ctx: CheckContext) -> None:
     for dtype in (torch.float32, _F64):
         w, a, b = _rbm_params(ctx.generator(7), 5, 3, dtype=dtype)
         for batch in (1, 4):
-            v = torch.bernoulli(torch.full((batch, 5), 0.5, dtype=dtype),
-                                generator=ctx.generator(8 + batch))
+            v = _binary(batch, 5, ctx.generator(8 + batch), dtype=dtype)
             snapshot = [t.clone() for t in (v, w, a, b)]
             what = f"rbm_free_energy(v, W, a, b) for v of shape ({batch}, 5), {dtype}"
-            got = _call_free_energy(rbm_free_energy, v, (w, a, b), what)
+            got = expect_tensor(rbm_free_energy(v, w, a, b), what=what, shape=(batch,),
+                                hint=_FE_SHAPE)
             expect_tensor(got, what=what, dtype=dtype,
                           hint="keep v's dtype: no .double()/.float() on the result.")
             for name, t, s in zip(("v", "W", "a", "b"), (v, w, a, b), snapshot, strict=True):
-                if not torch.equal(t, s):
-                    fail(f"{name} after the call", expected="unchanged",
-                         got="modified in place",
-                         hint="do not write into the inputs (no +=, no in-place methods).")
+                expect_unchanged(t, s, what=name)
             tol = 1e-4 if dtype == torch.float32 else 1e-10
-            expect_close(got.detach(), _brute_free_energy(v, w, a, b), atol=tol, rtol=tol,
-                         what=what, hint=_FE_HINT)
+            _expect_free_energy(got, brute_free_energy(v, w, a, b), v, what=what,
+                                atol=tol, rtol=tol)
+
+
+@free_energy_ex.prepare
+def _warm_up_meta() -> None:
+    """Load the meta kernels once in the grading process (seconds), not in every check."""
+    v = torch.zeros(2, 3, device="meta")
+    w = torch.zeros(3, 2, device="meta")
+    (-(v @ v.new_zeros(3)) - torch.nn.functional.softplus(v @ w).sum(-1)).clone()
+    torch.logaddexp(v, v).log1p().exp().sigmoid().clamp(0, 1).abs().neg()
+
+
+@free_energy_ex.check("follows the input's device", points=1)
+def _fe_device(rbm_free_energy: Student, ctx: CheckContext) -> None:
+    device = ctx.device
+    params = _rbm_params(ctx.generator(13), 4, 3)
+    v = _binary(5, 4, ctx.generator(14))
+    meta = device.type == "meta"
+    hint = ("build every new tensor on v's device (device=v.device, torch.zeros_like(v)); "
+            "never call .cpu(), .item() or .numpy()."
+            + (" This check runs your function on 'meta' tensors (shape and dtype, no data) "
+               "to find tensors created on the wrong device." if meta else ""))
+    what = f"rbm_free_energy(v, W, a, b) for inputs on device {device}"
+    if meta:  # the meta device has no values: check them on the CPU first
+        _expect_free_energy(rbm_free_energy(v, *params), brute_free_energy(v, *params), v,
+                            what="rbm_free_energy(v, W, a, b) on the CPU")
+    got = call_student(rbm_free_energy, v.to(device), *(t.to(device) for t in params),
+                       what=what, expected=f"a tensor on {device}", hint=hint,
+                       errors=(RuntimeError, TypeError, ValueError))
+    got = expect_tensor(got, what=what, shape=(5,), hint=_FE_SHAPE)
+    expect_device(got, device, what=what, hint=hint)
+    if not meta:
+        _expect_free_energy(got.cpu(), brute_free_energy(v, *params), v, what=what)

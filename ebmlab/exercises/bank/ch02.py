@@ -22,6 +22,14 @@ an independent computation (normalised proposal densities from
 both ways, :math:`\alpha \le 1` and finite for extreme moves, :math:`\alpha \to 1` as
 :math:`\epsilon \to 0`, and the contract. Typical mistakes (a flipped sign, the wrong noise
 scale, a missing proposal correction or cap) are named in the hints.
+
+Exercise 2.4 (a checkable derivation): ULA's stationary covariance on a correlated
+Gaussian, ``ula_stationary_covariance(precision, step_size)``
+:math:`= (A - \tfrac\epsilon2 A^2)^{-1}`, derived by the student (the stub gives only the
+contract). Checked against the chapter's one-dimensional result, against the fixed point of
+the covariance recursion :math:`S = MSM^\top + 2\epsilon I` found by iterating it (no
+closed form in the check), close to the stability limit, and for the ``ValueError``
+beyond it.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from torch import nn
 
 from ...energies import GaussianMixture
 from .._registry import register
-from .._student import CheckContext, Student
+from .._student import CheckContext, Student, StudentRaised
 from ..expect import (
     call_student,
     expect_close,
@@ -78,6 +86,16 @@ def _expect_score(got: object, reference: torch.Tensor, x: torch.Tensor, *, what
     return expect_close(got_t, reference, atol=atol, rtol=rtol, what=what, hint=hint)
 
 
+class ImageQuadratic:
+    r""":math:`E(x) = \tfrac12\sum_{c,i,j} s_{cij} x_{cij}^2` for images ``(B, C, H, W)``."""
+
+    def __init__(self, scale: torch.Tensor) -> None:
+        self.scale = scale
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (self.scale * x * x).flatten(1).sum(1)
+
+
 class _ShiftedEnergy(nn.Module):
     """``E(x) + log_z`` with a learnable offset: the same distribution for every ``log_z``."""
 
@@ -114,7 +132,7 @@ def _quadratic(score: Student, ctx: CheckContext) -> None:
     _expect_score(got, -x, x, what="score(E, x) for E(x) = ½‖x‖²")
 
 
-@score_ex.check("matches the closed-form score of a Gaussian mixture", points=2)
+@score_ex.check("matches the closed-form score of a Gaussian mixture", points=1.5)
 def _mixture_score(score: Student, ctx: CheckContext) -> None:
     gm = _mixture()
     x = 2.0 * torch.randn(8, 2, dtype=torch.float64, generator=ctx.generator(1))
@@ -158,7 +176,20 @@ def _learnable_offset(score: Student, ctx: CheckContext) -> None:
                            "∇_x log p(x). Differentiate with respect to x only.")
 
 
-@score_ex.check("works under torch.no_grad() and leaves the grad mode as it was", points=1)
+@score_ex.check("works for any shape of x: images (B, C, H, W), one energy per image",
+                points=1)
+def _images(score: Student, ctx: CheckContext) -> None:
+    scale = 0.5 + torch.rand(1, 4, 4, dtype=torch.float64, generator=ctx.generator(15))
+    x = torch.randn(3, 1, 4, 4, dtype=torch.float64, generator=ctx.generator(16))
+    got = score(ImageQuadratic(scale), x)
+    _expect_score(got, -scale * x, x, what="score(E, x) for x of shape (3, 1, 4, 4) and "
+                                           "E(x) = ½ Σ_pixels s x²",
+                  hint="the score has x's shape whatever it is: differentiate the sum of "
+                       "the energies with respect to x itself, without flattening it or "
+                       "assuming two dimensions.")
+
+
+@score_ex.check("works under torch.no_grad() and leaves the grad mode as it was", points=0.5)
 def _no_grad(score: Student, ctx: CheckContext) -> None:
     gm = _mixture()
     x = torch.randn(4, 2, dtype=torch.float64, generator=ctx.generator(5))
@@ -177,7 +208,7 @@ def _no_grad(score: Student, ctx: CheckContext) -> None:
                      hint="restore the grad mode you changed (use a `with` block).")
 
 
-@score_ex.check("leaves x and the energy's parameters untouched", points=1)
+@score_ex.check("leaves x and the energy's parameters untouched", points=0.5)
 def _no_side_effects(score: Student, ctx: CheckContext) -> None:
     net = _mlp(ctx.generator(106))
     x = torch.randn(5, 3, dtype=torch.float64, generator=ctx.generator(6))
@@ -206,7 +237,7 @@ def _no_side_effects(score: Student, ctx: CheckContext) -> None:
 
 
 @score_ex.check("returns a tensor of x's shape and dtype, without a graph "
-                "(float32 and float64, batch of one)", points=1)
+                "(float32 and float64, batch of one)", points=0.25)
 def _shape_dtype(score: Student, ctx: CheckContext) -> None:
     for dtype in (torch.float32, torch.float64):
         scale = torch.tensor([1.0, 3.0], dtype=dtype)
@@ -239,7 +270,7 @@ def _warm_up_meta() -> None:
         torch.zeros_like(g).neg().add(x.detach()).exp().log().clone()
 
 
-@score_ex.check("follows the input's device", points=1)
+@score_ex.check("follows the input's device", points=0.25)
 def _follows_device(score: Student, ctx: CheckContext) -> None:
     device = ctx.device
     x = torch.randn(4, 2, dtype=torch.float64, generator=ctx.generator(12)).to(device)
@@ -352,7 +383,7 @@ def _ula_quadratic(langevin_step: Student, ctx: CheckContext) -> None:
 
 
 @langevin_ex.check("matches the update with autograd's gradient on a Gaussian mixture and a "
-                   "neural-network energy", points=3)
+                   "neural-network energy", points=2.5)
 def _ula_autograd(langevin_step: Student, ctx: CheckContext) -> None:
     g = ctx.generator(21)
     cases = [
@@ -371,7 +402,7 @@ def _ula_autograd(langevin_step: Student, ctx: CheckContext) -> None:
 
 
 @langevin_ex.check("iterated on E(x) = x²/(2σ²), the chains reach ULA's stationary variance "
-                   "σ²/(1 - ε/(2σ²))", points=2, timeout=30.0)
+                   "σ²/(1 - ε/(2σ²))", points=3, timeout=30.0)
 def _ula_stationary(langevin_step: Student, ctx: CheckContext) -> None:
     sigma2, eps, n_steps = 2.0, 0.4, 150
     g = ctx.generator(23)
@@ -405,7 +436,7 @@ def _ula_stationary(langevin_step: Student, ctx: CheckContext) -> None:
              got=f"{variance:.4f}", hint=hint)
 
 
-@langevin_ex.check("works under torch.no_grad() and leaves the grad mode as it was", points=1)
+@langevin_ex.check("works under torch.no_grad() and leaves the grad mode as it was", points=0.5)
 def _ula_no_grad(langevin_step: Student, ctx: CheckContext) -> None:
     gm = _mixture()
     g = ctx.generator(24)
@@ -433,7 +464,7 @@ def _ula_no_grad(langevin_step: Student, ctx: CheckContext) -> None:
     _expect_step(outside, Plain(gm), x, 0.1, noise, what="langevin_step(E, x, 0.1, noise)")
 
 
-@langevin_ex.check("leaves x, the noise and the energy's parameters untouched", points=1)
+@langevin_ex.check("leaves x, the noise and the energy's parameters untouched", points=0.5)
 def _ula_no_side_effects(langevin_step: Student, ctx: CheckContext) -> None:
     net = _mlp(ctx.generator(124))
     g = ctx.generator(25)
@@ -457,7 +488,7 @@ def _ula_no_side_effects(langevin_step: Student, ctx: CheckContext) -> None:
 
 
 @langevin_ex.check("returns x's shape and dtype without an autograd graph (float32 and "
-                   "float64, batch of one)", points=1)
+                   "float64, batch of one)", points=0.25)
 def _ula_shape_dtype(langevin_step: Student, ctx: CheckContext) -> None:
     for dtype in (torch.float32, torch.float64):
         scale = torch.tensor([1.0, 3.0], dtype=dtype)
@@ -481,7 +512,7 @@ def _ula_shape_dtype(langevin_step: Student, ctx: CheckContext) -> None:
                          rtol=tol, what=what, hint=_ULA_HINT)
 
 
-@langevin_ex.check("follows the input's device", points=1)
+@langevin_ex.check("follows the input's device", points=0.25)
 def _ula_device(langevin_step: Student, ctx: CheckContext) -> None:
     device = ctx.device
     g = ctx.generator(27)
@@ -740,7 +771,7 @@ def _mala_small_step(mala_log_acceptance: Student, ctx: CheckContext) -> None:
 
 
 @mala_ex.check("returns shape (B,) in x's dtype without a graph, leaves x and y untouched, "
-               "works under torch.no_grad()", points=1)
+               "works under torch.no_grad()", points=0.5)
 def _mala_contract(mala_log_acceptance: Student, ctx: CheckContext) -> None:
     for dtype in (torch.float32, torch.float64):
         g = ctx.generator(36)
@@ -774,7 +805,7 @@ def _mala_contract(mala_log_acceptance: Student, ctx: CheckContext) -> None:
                                atol=tol, rtol=tol, what=what)
 
 
-@mala_ex.check("follows the input's device", points=1)
+@mala_ex.check("follows the input's device", points=0.5)
 def _mala_device(mala_log_acceptance: Student, ctx: CheckContext) -> None:
     device = ctx.device
     g = ctx.generator(37)
@@ -796,3 +827,106 @@ def _mala_device(mala_log_acceptance: Student, ctx: CheckContext) -> None:
     expect_device(got, device, what=what, hint=hint)
     if not meta:
         _expect_log_acceptance(got.cpu(), _QUADRATIC, x, y, 0.1, what=what)
+
+
+# =========================================================================================
+# 2.4 — ULA's stationary covariance on a Gaussian (a checkable derivation)
+# =========================================================================================
+
+covariance_ex = register("2.4", "ULA's stationary covariance on a Gaussian",
+                         function="ula_stationary_covariance")
+
+_COV_HINT = ("write one ULA step on E(x) = ½ xᵀAx as x' = M x + sqrt(2ε) ξ with a matrix M; "
+             "a stationary covariance S must satisfy S = M S Mᵀ + 2ε I. A and M are "
+             "symmetric and commute, so solve that equation in the eigenbasis of A (or as a "
+             "matrix function of A); it has a solution only when every eigenvalue of M lies "
+             "strictly inside (-1, 1).")
+
+
+def _lyapunov_fixed_point(precision: torch.Tensor, eps: float) -> torch.Tensor:
+    """The stationary covariance by iterating S ← M S Mᵀ + 2ε I to convergence (no closed
+    form): the reference of exercise 2.4."""
+    m = torch.eye(len(precision), dtype=_F64) - eps * precision
+    s = torch.zeros_like(precision)
+    for _ in range(200_000):
+        new = m @ s @ m.T + 2 * eps * torch.eye(len(precision), dtype=_F64)
+        if float((new - s).abs().max()) <= 1e-13 * float(new.abs().max()):
+            return new
+        s = new
+    raise AssertionError("bank: the recursion of 2.4 did not converge")
+
+
+def _spd(d: int, g: torch.Generator) -> torch.Tensor:
+    q, _ = torch.linalg.qr(torch.randn(d, d, dtype=_F64, generator=g))
+    eigenvalues = 0.3 + 2.7 * torch.rand(d, dtype=_F64, generator=g)
+    return (q * eigenvalues) @ q.T
+
+
+def _expect_covariance(fn: Callable[..., object], precision: torch.Tensor, eps: float, *,
+                       what: str) -> None:
+    got = expect_tensor(call_student(fn, precision, eps, what=what,
+                                     expected="a (d, d) covariance matrix", hint=_COV_HINT),
+                        what=what, shape=precision.shape,
+                        hint="return the covariance matrix, shape (d, d).")
+    reference = _lyapunov_fixed_point(precision, eps)
+    hint = _COV_HINT
+    if torch.allclose(got.detach().to(_F64), torch.linalg.inv(precision), rtol=1e-6,
+                      atol=1e-9):
+        hint = ("you returned A⁻¹, the covariance of the target p: ULA's stationary "
+                "covariance is larger for every ε > 0 (the chapter's one-dimensional result "
+                "is the special case to recover). " + _COV_HINT)
+    expect_close(got, reference, atol=1e-8, rtol=1e-7, what=what, hint=hint)
+
+
+@covariance_ex.check("in one dimension it is the chapter's σ²/(1 - ε/(2σ²))", points=1)
+def _cov_one_dimension(fn: Student, ctx: CheckContext) -> None:
+    g = ctx.generator(60)
+    for _ in range(3):
+        sigma2 = float(0.2 + 2.0 * torch.rand((), dtype=_F64, generator=g))
+        eps = float(0.05 + 1.5 * sigma2 * torch.rand((), dtype=_F64, generator=g))
+        precision = torch.tensor([[1.0 / sigma2]], dtype=_F64)
+        _expect_covariance(fn, precision, eps,
+                           what=f"ula_stationary_covariance([[1/{sigma2:.3f}]], {eps:.3f})")
+
+
+@covariance_ex.check("a correlated Gaussian in 3 and 5 dimensions: the fixed point of "
+                     "S = M S Mᵀ + 2ε I", points=2)
+def _cov_correlated(fn: Student, ctx: CheckContext) -> None:
+    g = ctx.generator(61)
+    for d in (3, 5):
+        precision = _spd(d, g)
+        lam = float(torch.linalg.eigvalsh(precision).max())
+        for fraction in (0.1, 0.7):
+            eps = fraction * 2.0 / lam
+            _expect_covariance(fn, precision, eps,
+                               what=f"ula_stationary_covariance(A, {eps:.4f}) for a {d}-d "
+                                    f"precision A (ε = {fraction:g} × 2/λ_max)")
+
+
+@covariance_ex.check("close to the stability limit ε → 2/λ_max the variance along the stiff "
+                     "direction blows up", points=1)
+def _cov_near_limit(fn: Student, ctx: CheckContext) -> None:
+    precision = _spd(4, ctx.generator(62))
+    eps = 0.97 * 2.0 / float(torch.linalg.eigvalsh(precision).max())
+    _expect_covariance(fn, precision, eps,
+                       what=f"ula_stationary_covariance(A, {eps:.4f}), 0.97 × 2/λ_max")
+
+
+@covariance_ex.check("raises ValueError when no stationary distribution exists "
+                     "(ε ≥ 2/λ_max)", points=1)
+def _cov_unstable(fn: Student, ctx: CheckContext) -> None:
+    precision = _spd(3, ctx.generator(63))
+    lam = float(torch.linalg.eigvalsh(precision).max())
+    for eps in (2.0 / lam * 1.01, 3.0 / lam):
+        what = f"ula_stationary_covariance(A, {eps:.4f}) with ε > 2/λ_max = {2 / lam:.4f}"
+        try:
+            got = fn(precision, eps)
+        except StudentRaised as raised:
+            if "ValueError" not in raised.types:
+                raise
+            continue
+        fail(what, expected="ValueError (the chain diverges: no stationary covariance)",
+             got=f"a {type(got).__name__}",
+             hint="along an eigenvector of A with eigenvalue λ the chain multiplies its "
+                  "coordinate by 1 - ελ each step; for ελ ≥ 2 that factor is ≤ -1 and the "
+                  "variance grows without bound. Check the condition and raise.")

@@ -18,10 +18,18 @@ r"""Graded exercises of chapter 3: maximum likelihood and its gradient.
   enumerated over the *hidden* layer), against the closed form :math:`-\sigma(b)` of
   independent units, on energies shifted by :math:`\pm 800` (where :math:`e^{-E}`
   overflows or underflows) and for its contract.
+* 3.3 ``bm_mle_step(weight, bias, x, lr)`` (a training exercise): one step of exact
+  maximum likelihood for a fully visible Boltzmann machine
+  :math:`E(x) = -\tfrac12 x^\top W x - b^\top x`. Checked for the exact step (data minus
+  model moments, :math:`W` symmetric with a zero diagonal), for stability with large
+  parameters, and by training on minibatches of data drawn from a teacher machine: the
+  exact log-likelihood must end within the bands :data:`BM_BANDS` of the maximum
+  likelihood, found by Newton's method; a failure shows the learning curve.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -174,7 +182,7 @@ def _exact_bm(mle_gradient: Student, ctx: CheckContext) -> None:
 
 
 @mle_ex.check("matches central finite differences of the exact log-likelihood of an RBM",
-              points=2)
+              points=3)
 def _finite_differences(mle_gradient: Student, ctx: CheckContext) -> None:
     rbm = _rbm(6, 3, ctx.generator(2))
     x_data = _random_bits(30, 6, ctx.generator(3), p=0.6)
@@ -525,3 +533,207 @@ def _contract_32(model_expectation: Student, ctx: CheckContext) -> None:
             fail(what, expected="finite values", got="NaN or infinity", hint=_HOW_32)
     _compare(got, _expectation_reference(bm), bm, what="model_expectation(bm, all states)",
              hint=_HOW_32, atol=1e-10, rtol=1e-8, opposite_hint=_SIGN_32)
+
+
+# =========================================================================================
+# 3.3 — training a Boltzmann machine by maximum likelihood (a training exercise)
+# =========================================================================================
+
+train_ex = register("3.3", "Train a Boltzmann machine by exact maximum likelihood",
+                    function="bm_mle_step",
+                    forbidden=("ebmlab.exact_log_partition", "ebmlab.exact_nll",
+                               "ebmlab.fit"))
+
+#: Exercise 3.3: the training run of the band checks: a fully visible Boltzmann machine on
+#: ``BM_UNITS`` units, ``BM_STEPS`` steps on minibatches of ``BM_BATCH`` rows of a data set
+#: of ``BM_ROWS`` rows, the step size decaying linearly from ``BM_LR`` to 0.
+BM_UNITS, BM_ROWS, BM_BATCH, BM_STEPS, BM_LR = 8, 500, 50, 300, 1.0
+#: Exercise 3.3: the bands of the gap (nats per row) between the exact mean log-likelihood
+#: of the trained model and the maximum likelihood (Newton's method, exact).
+BM_BANDS = (0.05, 0.01)
+_BM_EVERY = 50
+
+_BM_HOW = ("one step of gradient ascent on the mean log-likelihood of the batch x: the "
+           "gradient is the data statistics minus the model's (the theorem of the chapter), "
+           "the model's from every one of the 2^d states with its exact probability, "
+           "computed in log space.")
+
+
+def bm_energy(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    r""":math:`E(x) = -\tfrac12 x^\top W x - b^\top x`, one value per row of ``x``."""
+    return -0.5 * ((x @ weight) * x).sum(-1) - x @ bias
+
+
+def _bm_moments(weight: torch.Tensor, bias: torch.Tensor,
+                states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The exact model moments ``E[x xᵀ]`` and ``E[x]`` by enumeration."""
+    p = torch.softmax(-bm_energy(weight, bias, states), dim=0)
+    return (states * p[:, None]).T @ states, p @ states
+
+
+def _bm_sufficient(x: torch.Tensor) -> torch.Tensor:
+    """The sufficient statistics (x_i x_j for i < j, then x_i) of every row."""
+    i, j = torch.triu_indices(x.shape[1], x.shape[1], offset=1)
+    return torch.cat([x[:, i] * x[:, j], x], dim=1)
+
+
+def _bm_log_likelihood(weight: torch.Tensor, bias: torch.Tensor, data: torch.Tensor,
+                       states: torch.Tensor) -> float:
+    return float(-bm_energy(weight, bias, data).mean()
+                 - torch.logsumexp(-bm_energy(weight, bias, states), dim=0))
+
+
+def bm_maximum_likelihood(data: torch.Tensor, states: torch.Tensor) -> float:
+    r"""The maximum of the exact mean log-likelihood of a fully visible Boltzmann machine.
+
+    The log-likelihood of this exponential family, :math:`\theta^\top\bar T -
+    \log\sum_s e^{\theta^\top T(s)}`, is concave; Newton's method with the exact covariance
+    of the sufficient statistics (and step halving) reaches its maximum to machine
+    precision in a few iterations.
+    """
+    t_all, t_data = _bm_sufficient(states), _bm_sufficient(data).mean(0)
+
+    def objective(theta: torch.Tensor) -> float:
+        return float(theta @ t_data - torch.logsumexp(t_all @ theta, dim=0))
+
+    theta = torch.zeros(t_all.shape[1], dtype=_F64)
+    best = objective(theta)
+    for _ in range(100):
+        p = torch.softmax(t_all @ theta, dim=0)
+        mean = p @ t_all
+        grad = t_data - mean
+        if float(grad.abs().max()) < 1e-11:
+            break
+        cov = (t_all * p[:, None]).T @ t_all - torch.outer(mean, mean)
+        step = torch.linalg.solve(cov + 1e-10 * torch.eye(len(mean), dtype=_F64), grad)
+        for _ in range(30):
+            value = objective(theta + step)
+            if value >= best:
+                theta, best = theta + step, value
+                break
+            step = step / 2
+    return best
+
+
+def _bm_result(got: object, weight: torch.Tensor, bias: torch.Tensor, *,
+               what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    hint = "return (weight, bias): the new parameters, shapes (d, d) and (d,)."
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        fail(what, expected="a pair (weight, bias)", got=f"a {type(got).__name__}", hint=hint)
+    w = expect_tensor(got[0], what=f"{what}, new weight", shape=weight.shape, hint=hint)
+    b = expect_tensor(got[1], what=f"{what}, new bias", shape=bias.shape, hint=hint)
+    return w.detach().to("cpu", _F64), b.detach().to("cpu", _F64)
+
+
+def _symmetric(d: int, g: torch.Generator, scale: float) -> torch.Tensor:
+    w = scale * torch.randn(d, d, dtype=_F64, generator=g)
+    w = 0.5 * (w + w.T)
+    return w.fill_diagonal_(0.0)
+
+
+def _expect_bm_step(bm_mle_step: Callable[..., object], weight: torch.Tensor,
+                    bias: torch.Tensor, x: torch.Tensor, lr: float, *, what: str,
+                    hint: str = _BM_HOW) -> None:
+    new_w, new_b = _bm_result(bm_mle_step(weight, bias, x, lr), weight, bias, what=what)
+    model_w, model_b = _bm_moments(weight, bias, all_binary_states(x.shape[1]))
+    grad_w = x.T @ x / len(x) - model_w
+    grad_w.fill_diagonal_(0.0)
+    grad_b = x.mean(0) - model_b
+    expected_w, expected_b = weight + lr * grad_w, bias + lr * grad_b
+    diagnosis = hint
+    for candidate_w, message in (
+            (weight + 0.5 * lr * grad_w,
+             "your weight moves by half the step: W_ij and W_ji are ONE parameter (the "
+             "matrix stays symmetric), and -∂E/∂W_ij = x_i x_j once the pair is counted "
+             "once (the written exercise above)."),
+            (weight - lr * grad_w,
+             "your step goes the wrong way: ASCENT on the log-likelihood adds lr × (data "
+             "statistics - model statistics)."),
+            (weight + lr * (x.T @ x / len(x) - model_w),
+             "the diagonal of W is not a parameter (x_i² = x_i is already the bias's job): "
+             "keep it at zero.")):
+        if torch.allclose(new_w, candidate_w, atol=1e-9) and not torch.allclose(
+                candidate_w, expected_w, atol=1e-9):
+            diagnosis = message
+            break
+    expect_close(new_w, expected_w, atol=1e-9, rtol=1e-8, what=f"{what}, new weight",
+                 hint=diagnosis)
+    expect_close(new_b, expected_b, atol=1e-9, rtol=1e-8, what=f"{what}, new bias",
+                 hint=diagnosis)
+
+
+@train_ex.check("one step adds lr × (data statistics - exact model statistics); W stays "
+                "symmetric with a zero diagonal", points=4)
+def _bm_one_step(bm_mle_step: Student, ctx: CheckContext) -> None:
+    g = ctx.generator(40)
+    weight, bias = _symmetric(6, g, 0.7), 0.5 * torch.randn(6, dtype=_F64, generator=g)
+    x = _random_bits(25, 6, g, p=0.4)
+    _expect_bm_step(bm_mle_step, weight, bias, x, 0.7,
+                    what="bm_mle_step(W, b, x, 0.7) on 6 units")
+
+
+@train_ex.check("stable for parameters of size 400 (energies of thousands)", points=2)
+def _bm_stable(bm_mle_step: Student, ctx: CheckContext) -> None:
+    g = ctx.generator(41)
+    weight, bias = _symmetric(7, g, 400.0), 400.0 * torch.randn(7, dtype=_F64, generator=g)
+    x = _random_bits(10, 7, g)
+    _expect_bm_step(bm_mle_step, weight, bias, x, 0.01,
+                    what="bm_mle_step(W, b, x, 0.01) with parameters of size 400",
+                    hint="exp(-E) over- or underflows here: normalise the probabilities "
+                         "in log space (torch.softmax(-E, dim=0), or subtract "
+                         "torch.logsumexp). " + _BM_HOW)
+
+
+def _bm_data(ctx: CheckContext) -> tuple[torch.Tensor, torch.Tensor]:
+    """Data sampled exactly from a seeded teacher machine, and every state."""
+    states = all_binary_states(BM_UNITS)
+    g = _fixed_generator(42)
+    teacher_w = _symmetric(BM_UNITS, g, 1.0)
+    teacher_b = 0.5 * torch.randn(BM_UNITS, dtype=_F64, generator=g) - 0.5
+    p = torch.softmax(-bm_energy(teacher_w, teacher_b, states), dim=0)
+    rows = torch.multinomial(p, BM_ROWS, replacement=True, generator=ctx.generator(43))
+    return states[rows], states
+
+
+def _fixed_generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _expect_bm_band(bm_mle_step: Callable[..., object], ctx: CheckContext, band: float
+                    ) -> None:
+    data, states = _bm_data(ctx)
+    best = bm_maximum_likelihood(data, states)
+    weight = torch.zeros(BM_UNITS, BM_UNITS, dtype=_F64)
+    bias = torch.zeros(BM_UNITS, dtype=_F64)
+    g = ctx.generator(44)
+    curve = []
+    for step in range(BM_STEPS):
+        rows = torch.randint(BM_ROWS, (BM_BATCH,), generator=g)
+        lr = BM_LR * (1 - step / BM_STEPS)
+        weight, bias = _bm_result(bm_mle_step(weight, bias, data[rows], lr), weight, bias,
+                                  what=f"bm_mle_step at training step {step + 1}")
+        if (step + 1) % _BM_EVERY == 0:
+            curve.append((step + 1, _bm_log_likelihood(weight, bias, data, states)))
+            if not math.isfinite(curve[-1][1]):
+                break
+    gap = best - curve[-1][1]
+    if not (math.isfinite(gap) and gap <= band):
+        shown = ", ".join(f"{s}: {v:.4f}" for s, v in curve)
+        fail(f"the gap between the maximum likelihood ({best:.4f} nats per row, Newton's "
+             f"method) and the exact mean log-likelihood after {BM_STEPS} steps of your "
+             f"training (minibatches of {BM_BATCH}, lr {BM_LR:g} decaying to 0)",
+             expected=f"at most {band:g} nats",
+             got=f"{gap:.4f}; learning curve (step: log-likelihood) {shown}",
+             hint="a curve that falls points to the sign of the step, one that stalls to "
+                  "its size or to the model statistics. " + _BM_HOW)
+
+
+@train_ex.check(f"trained on minibatches, ends within {BM_BANDS[0]:g} nats of the maximum "
+                "likelihood", points=3, timeout=60)
+def _bm_band_low(bm_mle_step: Student, ctx: CheckContext) -> None:
+    _expect_bm_band(bm_mle_step, ctx, BM_BANDS[0])
+
+
+@train_ex.check(f"... and within {BM_BANDS[1]:g} nats", points=3, timeout=60)
+def _bm_band_high(bm_mle_step: Student, ctx: CheckContext) -> None:
+    _expect_bm_band(bm_mle_step, ctx, BM_BANDS[1])

@@ -20,11 +20,19 @@ r"""Graded exercises of chapter 4: contrastive divergence (exercise 3 of the not
   :math:`\mathcal N(0, 0.1^2)`, zero biases, 1000 full-batch SGD steps at learning rate
   0.1, one CD chain per row) and require the exact log-likelihood of CD-1's model to be at
   least :data:`GAP_THRESHOLD` nats per row below that of maximum likelihood, on two sizes.
-* 4.3 ``ais_log_weight_step(rbm, v, beta_prev, beta, base_visible_bias)``: the increment
-  :math:`\log f_\beta(v) - \log f_{\beta'}(v)` of the AIS log-weight on the RBM path of
-  Salakhutdinov & Murray (2008). Checked against the closed form, by telescoping along a
-  ladder to :math:`-F(v)` minus the base's log-density, inside a complete AIS run whose
-  estimate must match :math:`\log Z` by enumeration, and for its contract.
+* 4.3 ``ais_log_weight_step(rbm, v, beta_prev, beta, base_visible_bias)`` (a checkable
+  derivation): the increment :math:`\log f_\beta(v) - \log f_{\beta'}(v)` of the AIS
+  log-weight on the RBM path of Salakhutdinov & Murray (2008), whose closed form the
+  student derives from the joint path :math:`e^{-(1-\beta)E_0 - \beta E}`. Checked against
+  the closed form, by telescoping along a ladder to :math:`-F(v)` minus the base's
+  log-density, inside a complete AIS run whose estimate must match :math:`\log Z` by
+  enumeration, and for its contract.
+* 4.4 ``pcd_step(params, data, chains, lr, generator)`` (a training exercise): one step of
+  persistent CD. Checked for the exact update given the chains it returns, for the
+  persistence of the chains (one sweep from the chains passed in, by enumeration of the
+  kernel, 5 standard errors), and by training an RBM on 3 x 3 bars and stripes with it:
+  the exact mean log-likelihood (hidden units enumerated) must reach the bands
+  :data:`PCD_BANDS`; a failure shows the learning curve.
 """
 
 from __future__ import annotations
@@ -239,7 +247,7 @@ def _cd_contract(cd_k_gradient: Student, ctx: CheckContext) -> None:
 
 
 @cd_ex.check("CD-1 with a seeded generator matches a reference implementation "
-             "(same random numbers)", points=2)
+             "(same random numbers)", points=3)
 def _cd1_same_numbers(cd_k_gradient: Student, ctx: CheckContext) -> None:
     rbm = _rbm(6, 4, ctx.generator(11))
     v = _data_batch(6, ctx.generator(12), 2)
@@ -342,10 +350,9 @@ def _cd_no_side_effects(cd_k_gradient: Student, ctx: CheckContext) -> None:
 # =========================================================================================
 
 _STEPS, _LR, _INIT_STD = 1000, 0.1, 0.1
-_IDEA = ("CD-1 compares the data with one-sweep reconstructions only, so it cannot learn the "
-         "relative weight of clusters that no single Gibbs sweep connects. Try two clusters "
-         "far apart in Hamming distance with unequal sizes, e.g. 80% of the rows near "
-         "all-zeros and 20% near all-ones, each bit flipped with a small probability.")
+_IDEA = ("CD-1 compares the data with one-sweep reconstructions only. Ask what a single "
+         "Gibbs sweep started at a data row cannot reach, and what the model can then get "
+         "wrong without CD-1's gradient ever noticing (written part 3 of the exercise).")
 
 
 def _log_partition(w: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
@@ -476,9 +483,11 @@ def _fail_gap_10(cd1_failure_data: Student, ctx: CheckContext) -> None:
 # 4.3 — the AIS log-weight update
 # =========================================================================================
 
-_AIS_FORMULA = ("log f_beta(v) = ((1 - beta) a0 + beta a)·v "
-                "+ sum_j softplus(beta (b_j + v·W_:j)); return "
-                "log f_beta(v) - log f_beta_prev(v), one value per row of v.")
+_AIS_FORMULA = ("derive log f_beta(v) = log Σ_h exp(-(1 - beta) E_0(v, h) - beta E(v, h)) "
+                "by summing the hidden units out as for the free energy (exercise 1.3), then "
+                "return log f_beta(v) - log f_beta_prev(v), one value per row of v. At "
+                "beta = 1 you must get -F(v); at beta = 0 the base, whose hidden units feel "
+                "no field.")
 
 
 def _log_f(rbm: RBM, v: torch.Tensor, beta: float, a0: torch.Tensor) -> torch.Tensor:
@@ -494,7 +503,7 @@ def _ais_call(fn: Callable[..., object], rbm: RBM, v: torch.Tensor, beta_prev: f
                          hint="one increment per chain: shape (B,), no .sum() over the batch.")
 
 
-@ais_ex.check("returns one increment per row, in v's dtype, without a graph", points=1)
+@ais_ex.check("returns one increment per row, in v's dtype, without a graph", points=0.5)
 def _ais_contract(ais_log_weight_step: Student, ctx: CheckContext) -> None:
     for dtype in (_F64, torch.float32):
         rbm = _rbm(6, 4, ctx.generator(71), dtype=dtype)
@@ -578,7 +587,7 @@ def _ais_run(ais_log_weight_step: Student, ctx: CheckContext) -> None:
              got=f"{estimate:.4f}", hint=_AIS_FORMULA)
 
 
-@ais_ex.check("leaves v, the RBM and a0 untouched", points=1)
+@ais_ex.check("leaves v, the RBM and a0 untouched", points=0.5)
 def _ais_no_side_effects(ais_log_weight_step: Student, ctx: CheckContext) -> None:
     rbm = _rbm(6, 4, ctx.generator(111))
     a0 = torch.zeros(6, dtype=_F64)
@@ -598,3 +607,175 @@ def _ais_no_side_effects(ais_log_weight_step: Student, ctx: CheckContext) -> Non
              got="a gradient was accumulated", hint="no .backward() is needed here.")
     expect_close(got, expected, atol=1e-10, rtol=1e-10,
                  what="ais_log_weight_step(rbm, v, 0.2, 0.3, a0)", hint=_AIS_FORMULA)
+
+
+# =========================================================================================
+# 4.4 — training an RBM by persistent contrastive divergence (a training exercise)
+# =========================================================================================
+
+pcd_ex = register("4.4", "Train an RBM by persistent contrastive divergence",
+                  function="pcd_step", forbidden=("ebmlab.fit", "ebmlab.contrastive_loss"))
+
+#: Exercise 4.4: the training run of the band checks (bars and stripes, 3 x 3 pixels).
+PCD_HIDDEN, PCD_CHAINS, PCD_STEPS, PCD_LR = 8, 100, 1000, 0.5
+#: Exercise 4.4: the bands of the exact mean log-likelihood per row after training. The
+#: data's own entropy bound is -log 14 = -2.64; independent pixels reach -6.24.
+PCD_BANDS = (-4.0, -3.4)
+_PCD_EVERY = 100
+
+_PCD_PROTOCOL = ("one step: advance every persistent chain by one block-Gibbs sweep "
+                 "(h ~ p(h | chains), then chains ~ p(v | h)), then move the parameters by lr "
+                 "times the data statistics minus the statistics of the chains you return, "
+                 "with the probabilities p(h | v) (not sampled h) in the statistics.")
+
+
+def _pcd_result(got: object, params: tuple[torch.Tensor, ...], chains: torch.Tensor, *,
+                what: str) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    hint = "return ((W, a, b), chains): the new parameters and the new chains."
+    if (not isinstance(got, (tuple, list)) or len(got) != 2
+            or not isinstance(got[0], (tuple, list)) or len(got[0]) != 3):
+        fail(what, expected="a pair ((W, a, b), chains)", got=f"a {type(got).__name__}",
+             hint=hint)
+    new = tuple(expect_tensor(t, what=f"{what}, new {name}", shape=p.shape, hint=hint)
+                for name, t, p in zip(("W", "a", "b"), got[0], params, strict=True))
+    if isinstance(got[1], torch.Tensor) and got[1].shape != chains.shape:
+        hint = (f"there are {chains.shape[0]} persistent chains, whatever the size of the "
+                "data: sweep the chains you are given (restarting them at the data rows is "
+                "CD-1). " + hint)
+    new_chains = expect_tensor(got[1], what=f"{what}, new chains", shape=chains.shape,
+                               hint=hint)
+    values = new_chains.detach().to("cpu", _F64)
+    if not bool(((values == 0) | (values == 1)).all()):
+        fail(f"{what}, new chains", expected="binary states (0.0 and 1.0)",
+             got="other values", hint="the chains are samples, not probabilities: draw "
+                                      "v = (torch.rand(...) < p_v).to(dtype). "
+                                      + _PCD_PROTOCOL)
+    return tuple(t.detach().to("cpu", _F64) for t in new), values
+
+
+def _pcd_stats(v: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    p_h = torch.sigmoid(v @ w + b)
+    return v.T @ p_h / len(v), v.mean(0), p_h.mean(0)
+
+
+@pcd_ex.check("moves the parameters by lr × (data statistics - statistics of the chains "
+              "it returns)", points=2)
+def _pcd_update(pcd_step: Student, ctx: CheckContext) -> None:
+    rbm = _rbm(7, 4, ctx.generator(121))
+    params = _params(rbm)
+    g = ctx.generator(122)
+    data = (torch.rand(20, 7, dtype=_F64, generator=g) < 0.4).to(_F64)
+    chains = (torch.rand(30, 7, dtype=_F64, generator=g) < 0.6).to(_F64)
+    lr = 0.3
+    what = "pcd_step((W, a, b), data, chains, 0.3, generator)"
+    new, new_chains = _pcd_result(pcd_step(params, data, chains, lr, ctx.generator(123)),
+                                  params, chains, what=what)
+    w, _, b = params
+    positive = _pcd_stats(data, w, b)
+    expected = tuple(p + lr * (s - t) for p, s, t in
+                     zip(params, positive, _pcd_stats(new_chains, w, b), strict=True))
+    stale = tuple(p + lr * (s - t) for p, s, t in
+                  zip(params, positive, _pcd_stats(chains, w, b), strict=True))
+    descent = tuple(p - lr * (s - t) for p, s, t in
+                    zip(params, positive, _pcd_stats(new_chains, w, b), strict=True))
+    hint = _PCD_PROTOCOL
+    if _flat(new).shape == _flat(stale).shape and torch.allclose(_flat(new), _flat(stale),
+                                                                  atol=1e-9):
+        hint = ("your update uses the chains you were given, before this step's sweep: "
+                "compute the negative statistics from the chains after the sweep, the ones "
+                "you return.")
+    elif torch.allclose(_flat(new), _flat(descent), atol=1e-9):
+        hint = ("your step goes the wrong way: gradient ASCENT on the log-likelihood adds "
+                "lr × (data statistics - chain statistics).")
+    for name, got_p, exp_p in zip(("W", "a", "b"), new, expected, strict=True):
+        expect_close(got_p, exp_p, atol=1e-10, rtol=1e-8, what=f"{what}, new {name}",
+                     hint=hint)
+
+
+def _one_sweep_mean(rbm: RBM, start: torch.Tensor) -> torch.Tensor:
+    """Exact mean of v after one block-Gibbs sweep from the visible state ``start``."""
+    w, a, b = _params(rbm)
+    hidden = all_binary_states(w.shape[1])
+    p_h = torch.sigmoid(start @ w + b)
+    prob = (hidden * p_h + (1 - hidden) * (1 - p_h)).prod(1)          # p(h | start)
+    return prob @ torch.sigmoid(hidden @ w.T + a)
+
+
+@pcd_ex.check("the chains persist: each step continues the chains it is given, not the "
+              "data", points=1)
+def _pcd_persists(pcd_step: Student, ctx: CheckContext) -> None:
+    rbm = _rbm(6, 3, _fixed(131), scale=2.0)
+    params = _params(rbm)
+    n = 4000
+    data = torch.ones(n, 6, dtype=_F64)
+    chains = torch.zeros(n, 6, dtype=_F64)
+    what = "the mean of the chains after pcd_step(params, data = ones, chains = zeros, lr = 0)"
+    _, new_chains = _pcd_result(pcd_step(params, data, chains, 0.0, ctx.generator(132)),
+                                params, chains, what="pcd_step(params, data, chains, 0.0)")
+    mean = new_chains.mean(0)
+    expected = _one_sweep_mean(rbm, torch.zeros(6, dtype=_F64))
+    from_data = _one_sweep_mean(rbm, torch.ones(6, dtype=_F64))
+    tolerance = 5 * (expected * (1 - expected) / n).sqrt() + 1e-9
+    hint = _PCD_PROTOCOL
+    if bool(((mean - from_data).abs() <= 5 * (from_data * (1 - from_data) / n).sqrt()
+             + 1e-9).all()):
+        hint = ("your chains restart at the data at every step: that is CD-1. Persistent CD "
+                "keeps the chains between steps; sweep from the chains you are given.")
+    if bool(((mean - expected).abs() > tolerance).any()):
+        i = int(torch.argmax((mean - expected).abs() / tolerance))
+        fail(what, expected=f"{float(expected[i]):.4f} ± {float(tolerance[i]):.4f} for unit "
+                            f"{i} (one sweep from the chains passed in)",
+             got=f"{float(mean[i]):.4f}", hint=hint)
+
+
+def _train_pcd(pcd_step: Callable[..., object], ctx: CheckContext
+               ) -> tuple[list[tuple[int, float]], float]:
+    """Train on 3 x 3 bars and stripes with the student's step; the learning curve (exact
+    mean log-likelihood every :data:`_PCD_EVERY` steps) and the final value."""
+    from ...data import bars_and_stripes
+
+    data = bars_and_stripes(3, dtype=_F64)
+    g = ctx.generator(140)
+    init = _fixed(141)
+    params: tuple[torch.Tensor, ...] = (
+        0.1 * torch.randn(9, PCD_HIDDEN, dtype=_F64, generator=init),
+        torch.zeros(9, dtype=_F64), torch.zeros(PCD_HIDDEN, dtype=_F64))
+    chains = (torch.rand(PCD_CHAINS, 9, dtype=_F64, generator=init) < 0.5).to(_F64)
+    curve = []
+    for step in range(PCD_STEPS):
+        lr = PCD_LR * (1 - step / PCD_STEPS)              # decays linearly to 0
+        params, chains = _pcd_result(pcd_step(params, data, chains, lr, g), params, chains,
+                                     what=f"pcd_step at training step {step + 1}")
+        if (step + 1) % _PCD_EVERY == 0:
+            value = _mean_log_likelihood(data, *params)
+            curve.append((step + 1, value))
+            if not math.isfinite(value):
+                break
+    return curve, curve[-1][1]
+
+
+def _expect_band(pcd_step: Callable[..., object], ctx: CheckContext, band: float) -> None:
+    curve, final = _train_pcd(pcd_step, ctx)
+    shown = ", ".join(f"{s}: {v:.2f}" for s, v in curve)
+    if not (math.isfinite(final) and final >= band):
+        fail(f"the exact mean log-likelihood per row after {PCD_STEPS} PCD steps on 3 x 3 bars "
+             f"and stripes ({PCD_HIDDEN} hidden units, {PCD_CHAINS} chains, lr {PCD_LR} "
+             "decaying to 0)",
+             expected=f"at least {band:g} nats (the best possible is -log 14 = -2.64; "
+                      "independent pixels give -6.24)",
+             got=f"{final:.3f}; learning curve (step: log-likelihood) {shown}",
+             hint="a curve that falls or stays near -6.2 points to the sign or the size of "
+                  "the update; one that rises then collapses, to chains that do not follow "
+                  "the model. " + _PCD_PROTOCOL)
+
+
+@pcd_ex.check(f"trained on bars and stripes, the model reaches an exact log-likelihood of "
+              f"{PCD_BANDS[0]:g} nats per row", points=2, timeout=60)
+def _pcd_band_low(pcd_step: Student, ctx: CheckContext) -> None:
+    _expect_band(pcd_step, ctx, PCD_BANDS[0])
+
+
+@pcd_ex.check(f"... and of {PCD_BANDS[1]:g} nats per row (the best possible is -2.64)",
+              points=2, timeout=60)
+def _pcd_band_high(pcd_step: Student, ctx: CheckContext) -> None:
+    _expect_band(pcd_step, ctx, PCD_BANDS[1])
