@@ -82,6 +82,25 @@ def test_stripping_a_notebook_drops_cells_left_empty_and_keeps_the_rest():
     assert "".join(out["cells"][0]["source"]) == "Prove it.\n\n### Your code\n"
 
 
+def test_cells_tagged_solution_are_dropped_in_the_student_edition_only():
+    def cell(ident: str, kind: str, tags: list[str]) -> dict:
+        extra = {"outputs": [], "execution_count": None} if kind == "code" else {}
+        return {"cell_type": kind, "id": ident, "metadata": {"tags": tags},
+                "source": [f"{ident}\n"], **extra}
+
+    notebook = json.dumps({"cells": [cell("a", "markdown", []),
+                                     cell("b", "markdown", ["solution"]),
+                                     cell("c", "code", ["solution", "hide-input"]),
+                                     cell("d", "code", [])],
+                           "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    student = json.loads(solutions.transform_notebook(notebook, solutions.strip_solutions, "nb",
+                                                      drop_solution_cells=True))
+    instructor = json.loads(solutions.transform_notebook(
+        notebook, solutions.solutions_to_directives, "nb"))
+    assert [c["id"] for c in student["cells"]] == ["a", "d"]
+    assert [c["id"] for c in instructor["cells"]] == ["a", "b", "c", "d"]
+
+
 @pytest.mark.parametrize("path", BOOK_NOTEBOOKS, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_every_solution_in_the_book_follows_the_convention_and_answers_an_exercise(path):
     text = path.read_text(encoding="utf-8")

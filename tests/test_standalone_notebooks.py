@@ -102,9 +102,11 @@ def test_every_notebook_runs_alone_against_the_installed_wheel(tmp_path, capsys)
     subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir",
                     str(dist), str(ROOT)], check=True, capture_output=True)
     (wheel,) = dist.glob("ebmlab-*.whl")
-    shipped = [n for n in zipfile.ZipFile(wheel).namelist()
-               if n.startswith("ebmlab/recipes/checkpoints/")]
-    assert len(shipped) == 4, shipped
+    shipped = sorted(n for n in zipfile.ZipFile(wheel).namelist()
+                     if n.startswith("ebmlab/recipes/checkpoints/"))
+    checkpoints = sorted(p.relative_to(ROOT).as_posix()
+                         for p in (ROOT / "ebmlab" / "recipes" / "checkpoints").glob("*.pt"))
+    assert shipped == checkpoints and checkpoints, shipped  # every checkpoint, as package data
     python, env = _fresh_environment(tmp_path)
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -1,7 +1,7 @@
 """The student edition (``make student``): no model solution anywhere, hints kept.
 
 The solution texts come from the instructor sources (the ``<details class="solution">``
-blocks of the notebooks). Each is cut into phrases of plain words, found in the instructor
+blocks of the notebooks, and the cells tagged ``solution``). Each is cut into phrases of plain words, found in the instructor
 site first (so the search can fail), then searched for in every page, source, notebook and
 the search index of the student site, and in the notebooks of its launch branch.
 """
@@ -47,11 +47,17 @@ def _phrases(markdown: str, words: int = 5) -> set[str]:
     return phrases | formulas
 
 
+def _tagged(cell: dict) -> bool:
+    return "solution" in cell.get("metadata", {}).get("tags", [])
+
+
 def _public_text() -> str:
     """What the student edition may show: every cell of every notebook with its solution
-    blocks cut out, the Markdown pages, and the package's docstrings (the API page)."""
+    blocks and solution cells cut out, the Markdown pages, and the package's docstrings
+    (the API page)."""
     texts = [SOLUTION.sub("|", "\n".join("".join(c["source"]) for c in
-                                         json.loads(p.read_text(encoding="utf-8"))["cells"]))
+                                         json.loads(p.read_text(encoding="utf-8"))["cells"]
+                                         if not _tagged(c)))
              for p in NOTEBOOKS]
     texts += [p.read_text(encoding="utf-8") for p in [*ROOT.glob("book/**/*.md"),
                                                       *ROOT.glob("ebmlab/**/*.py")]]
@@ -61,8 +67,12 @@ def _public_text() -> str:
 def _solution_phrases() -> dict[str, list[str]]:
     """The phrases and formulas of each model solution found nowhere else in the notebooks."""
     public = _public_text()
+    bodies = [(p, body) for p in NOTEBOOKS for body in SOLUTION.findall(_markdown(p))]
+    bodies += [(p, "".join(c["source"])) for p in NOTEBOOKS
+               for c in json.loads(p.read_text(encoding="utf-8"))["cells"]
+               if _tagged(c) and c["cell_type"] == "markdown"]
     return {f"{p.name}: {body[:60]!r}": sorted(ph for ph in _phrases(body) if ph not in public)
-            for p in NOTEBOOKS for body in SOLUTION.findall(_markdown(p))}
+            for p, body in bodies}
 
 
 def _plain(text: str) -> str:

@@ -15,6 +15,11 @@ VS Code, GitHub's viewer) shows it collapsed under its question::
 ``data-exercise`` names the label of the ``{exercise}`` it answers. The blank line after
 ``<summary>`` is required (without it Jupyter shows the Markdown unrendered).
 
+A worked answer that needs code and figures (a chapter's demonstration that would answer a
+graded design task) is a run of cells tagged ``solution`` (:data:`SOLUTION_TAG`): the
+instructor edition shows and executes them like any other cell, the student edition drops
+them, so they must not define anything that later cells use.
+
 In the book build, a ``source-read`` hook turns each block into the sphinx-exercise
 directive ``{solution} <label>`` with ``:class: dropdown``, so the site renders it as the
 exercise's collapsible solution. A solution written directly as a ``{solution}`` directive
@@ -42,6 +47,8 @@ from pathlib import Path
 from sphinx.errors import ConfigError, ExtensionError
 
 EDITIONS = ("instructor", "student")
+#: Tag of the cells that only the instructor edition carries.
+SOLUTION_TAG = "solution"
 
 _BLOCK = re.compile(
     r'^<details class="solution" data-exercise="(?P<label>[^"\s]+)">[ \t]*\n'
@@ -113,14 +120,23 @@ def strip_solutions(markdown: str, where: str = "<text>") -> str:
     return re.sub(r"\n{3,}", "\n\n", stripped)
 
 
-def transform_notebook(text: str, transform: Callable[[str, str], str], where: str) -> str:
+def is_solution_cell(cell: dict) -> bool:
+    """A cell tagged :data:`SOLUTION_TAG` (instructor edition only)."""
+    return SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def transform_notebook(text: str, transform: Callable[[str, str], str], where: str, *,
+                       drop_solution_cells: bool = False) -> str:
     """Apply ``transform`` to every markdown cell of a notebook given as JSON text.
 
-    A markdown cell left empty is dropped. The JSON is written as Jupyter writes it.
+    A markdown cell left empty is dropped, and so is every cell tagged ``solution`` when
+    ``drop_solution_cells`` (the student edition). The JSON is written as Jupyter writes it.
     """
     notebook = json.loads(text)
     cells = []
     for index, cell in enumerate(notebook["cells"]):
+        if drop_solution_cells and is_solution_cell(cell):
+            continue
         if cell["cell_type"] == "markdown":
             source = "".join(cell["source"])
             new = transform(source, f"{where}, cell {index}")
@@ -150,9 +166,11 @@ def _on_source_read(app, docname: str, source: list[str]) -> None:
     path = Path(app.env.doc2path(docname))
     if path.suffix != ".ipynb":
         return
-    transform = strip_solutions if _edition(app) == "student" else solutions_to_directives
+    student = _edition(app) == "student"
+    transform = strip_solutions if student else solutions_to_directives
     try:
-        source[0] = transform_notebook(source[0], transform, str(path))
+        source[0] = transform_notebook(source[0], transform, str(path),
+                                       drop_solution_cells=student)
     except SolutionSyntaxError as error:
         raise ExtensionError(str(error)) from error
 
@@ -161,7 +179,8 @@ def _strip_downloads(outdir: Path) -> None:
     """Strip the notebooks that the site offers for download (``_sources/``)."""
     for path in sorted((outdir / "_sources").rglob("*.ipynb")):
         text = path.read_text(encoding="utf-8")
-        path.write_text(transform_notebook(text, strip_solutions, str(path)), encoding="utf-8")
+        path.write_text(transform_notebook(text, strip_solutions, str(path),
+                                           drop_solution_cells=True), encoding="utf-8")
 
 
 def _carries_a_solution(path: Path) -> bool:
@@ -169,6 +188,8 @@ def _carries_a_solution(path: Path) -> bool:
     if path.suffix == ".html":
         return bool(_RENDERED.search(text))
     cells = json.loads(text)["cells"]
+    if any(is_solution_cell(c) for c in cells):
+        return True
     text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
     return bool(_OPENER.search(text) or _DIRECTIVE.search(text))
 
