@@ -19,6 +19,12 @@ from .test_mutations import mutants
 
 #: (solution file, function, exercise, mutants that cannot change its behaviour, and why)
 CASES = [
+    ("ch08.py", "nce_posterior", "8.1", {}),
+    ("ch08.py", "nce_objective", "8.2", {}),
+    ("ch08.py", "design_noise", "8.3", {
+        "1.2 * data.std(0) -> 2.4 * data.std(0)": "a broader noise works too: the design "
+        "task accepts any noise with which NCE succeeds",
+    }),
     ("ch09.py", "jem_energies", "9.1", {}),
     ("ch09.py", "class_conditional_langevin", "9.2", {}),
     ("ch09.py", "reshape_density", "9.3", {}),
