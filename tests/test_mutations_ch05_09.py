@@ -19,6 +19,7 @@ from .test_mutations import mutants
 
 #: (solution file, function, exercise, mutants that cannot change its behaviour, and why)
 CASES = [
+    ("ch05.py", "score_matching_fit", "5.3", {}),
     ("ch07.py", "gb_rbm_log_partition", "7.4", {}),
     ("ch08.py", "nce_posterior", "8.1", {}),
     ("ch08.py", "nce_objective", "8.2", {}),
