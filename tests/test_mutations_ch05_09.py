@@ -20,6 +20,12 @@ from .test_mutations import mutants
 #: (solution file, function, exercise, mutants that cannot change its behaviour, and why)
 CASES = [
     ("ch05.py", "score_matching_fit", "5.3", {}),
+    ("ch06.py", "design_schedule", "6.3", {
+        "0.1 * sigma_min ** 2 -> 0.2 * sigma_min ** 2": "another working schedule (a base "
+        "step twice as large is still stable and accurate): the design task accepts it",
+        "0.1 * sigma_min ** 2 -> 0.1 * (sigma_min * 2)": "the same: ε/(2σ_L²) = 0.55 < 1 is "
+        "still stable, and its bias stays inside the tolerance",
+    }),
     ("ch07.py", "gb_rbm_log_partition", "7.4", {}),
     ("ch08.py", "nce_posterior", "8.1", {}),
     ("ch08.py", "nce_objective", "8.2", {}),
