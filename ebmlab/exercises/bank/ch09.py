@@ -82,7 +82,7 @@ def _readings_hint(e_x: torch.Tensor, logits: torch.Tensor) -> str:
     return _R_HOW
 
 
-@readings_ex.check("E(x, y) and E(x) match their definitions", points=3)
+@readings_ex.check("E(x, y) and E(x) match their definitions", points=4)
 def _definitions(jem_energies: Student, ctx: CheckContext) -> None:
     logits = 3.0 * torch.randn(12, 5, dtype=torch.float64, generator=ctx.generator(0))
     what = "jem_energies(logits) for 12 inputs and 5 classes"
@@ -381,7 +381,7 @@ def _same_predictions(reshape_density: Student, ctx: CheckContext) -> None:
 
 
 @reshape_ex.check("JEM's density of the new logits is the target (total variation < 0.01)",
-                  points=4)
+                  points=5)
 def _density_is_target(reshape_density: Student, ctx: CheckContext) -> None:
     x = _grid()
     g = ctx.generator(41)
