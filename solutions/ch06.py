@@ -38,3 +38,44 @@ def smoothed_mixture_score(x: torch.Tensor, means: torch.Tensor, stds: torch.Ten
                 - 0.5 * diff.square().sum(-1) / var)           # (B, K)
     resp = torch.softmax(log_comp, dim=1)
     return (resp[:, :, None] * diff / var[None, :, None]).sum(1)
+
+
+def design_schedule(means: torch.Tensor, stds: torch.Tensor,
+                    weights: torch.Tensor) -> tuple[torch.Tensor, float, int]:
+    r"""Exercise 6.3: an annealing schedule for a mixture whose modes are far apart.
+
+    The largest level is the largest distance between two means (Song & Ermon's first
+    technique: the chains must be able to move between any two modes), the smallest is
+    :math:`0.3\,\min_k s_k` (it widens the narrowest component by 4 %), with 12 levels in a
+    geometric ladder and 125 steps each (the budget of 1500). The base step
+    :math:`\epsilon = 0.1\,\sigma_L^2` makes every level's step a tenth of its variance:
+    stable (:math:`\epsilon/(2\sigma_L^2) < 1`) and about six relaxation times per level.
+    """
+    sigma_max = float(torch.cdist(means, means).max())
+    sigma_min = 0.3 * float(stds.min())
+    sigmas = torch.logspace(math.log10(sigma_max), math.log10(sigma_min), 12,
+                            dtype=torch.float64)
+    return sigmas, 0.1 * sigma_min**2, 125
+
+
+def train_ncsn(model: torch.nn.Module, data: torch.Tensor, sigmas: torch.Tensor, *,
+               n_steps: int, generator: torch.Generator) -> list[float]:
+    r"""Exercise 6.4: multi-level denoising score matching (Song & Ermon 2019).
+
+    Each update draws 256 points, one level per point uniformly from the ladder, the noise
+    :math:`\epsilon`, and minimises :math:`\overline{\tfrac12\|\sigma s_\theta(x + \sigma\epsilon,
+    \sigma) + \epsilon\|^2}`, the denoising loss weighted by :math:`\lambda(\sigma) = \sigma^2`.
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(n_steps):
+        x = data[torch.randint(data.shape[0], (256,), generator=generator)]
+        sigma = sigmas[torch.randint(len(sigmas), (x.shape[0],), generator=generator)]
+        eps = torch.randn(x.shape, dtype=x.dtype, generator=generator)
+        x_noisy = x + sigma[:, None] * eps
+        loss = 0.5 * (sigma[:, None] * model(x_noisy, sigma) + eps).square().sum(1).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return losses

@@ -18,7 +18,7 @@ _GRADIENT = "is differentiable in the parameters (gradient of the closed form)"
 _CONTRACT = "a 0-d tensor of x's dtype for a batch of one; x left untouched"
 
 _LINEAR = "matches the formula for linear scores"
-_ZERO = "a zero score gives ½ mean ‖ε‖²/σ² (the target is -ε/σ)"
+_ZERO = "a zero score: the loss is half the mean squared norm of the target"
 _LIBRARY = "matches ebmlab.denoising_score_matching_loss fed the same noise"
 _DSM_GRADIENT = "is differentiable in the score's parameters"
 _VINCENT = "the exact smoothed score attains Vincent's constant (statistical test)"
@@ -111,3 +111,63 @@ def test_denoising_checks_ask_for_a_graph():
     assert set(failed) == {_DSM_GRADIENT}
     assert "requires_grad" in failed[_DSM_GRADIENT]
     assert {_LINEAR, _ZERO, _LIBRARY, _VINCENT} <= passed
+
+
+GAUSSIAN_FIT = ("Gaussian family (powers 1, 2): the sample mean and variance, as maximum "
+                "likelihood")
+STATIONARY = ("a stationary point of ebmlab.score_matching_loss on non-Gaussian data "
+              "(powers 2, 4 and 1, 2, 3, 4)")
+SHAPE_BAND = "learns the shape: grid KL < 0.3 after 400 updates"
+DENSITY_BAND = "learns the density: grid KL < 0.05 after 400 updates"
+TRAIN_CONTRACT = "returns the learning curve, trains in place, leaves the data untouched"
+
+
+def _fit(x, powers, *, scale=1.0):
+    p = torch.tensor(powers, dtype=torch.float64)
+    xs = x.double()[:, None]
+    b = (p * (p - 1) * xs ** (p - 2).clamp_min(0)).mean(0)
+    t = p * xs ** (p - 1)
+    return scale * torch.linalg.solve(t.T @ t / xs.shape[0], b)
+
+
+def test_closed_form_checks_name_the_factor_of_the_quadratic_term():
+    failed, _ = _report("5.3", lambda x, powers: _fit(x, powers, scale=0.5))
+    assert "½ θᵀGθ" in failed[GAUSSIAN_FIT] and STATIONARY in failed
+
+
+def test_closed_form_checks_reject_moment_matching():
+    def moment_matching(x, powers):  # the Gaussian MLE, right only for powers (1, 2)
+        var = x.double().var(unbiased=False)
+        theta = torch.zeros(len(powers), dtype=torch.float64)
+        theta[list(powers).index(2)] = 1 / (2 * var)
+        if 1 in powers:
+            theta[list(powers).index(1)] = -x.double().mean() / var
+        return theta
+
+    failed, passed = _report("5.3", moment_matching)
+    assert set(failed) == {STATIONARY} and GAUSSIAN_FIT in passed
+
+
+def test_training_check_gives_partial_credit_by_bands_and_shows_the_curve():
+    def untrained(energy, data, *, n_steps, generator):
+        return [0.0] * n_steps
+
+    failed, _ = _report("5.4", untrained)
+    assert set(failed) == {SHAPE_BAND, DENSITY_BAND, TRAIN_CONTRACT}
+    assert "your learning curve: step 0: 0" in failed[DENSITY_BAND]
+
+
+def test_training_without_the_half_earns_the_shape_band_only():
+    """Dropping the ½ of ½‖s‖² learns half the score, the flattened density p^(1/2): the
+    right shape, the wrong density."""
+    import importlib.util
+
+    from .conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location(
+        "_wrong_ch05", ROOT / "tests" / "wrong_solutions" / "ch05.py")
+    wrong = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(wrong)
+    failed, passed = _report("5.4", wrong.train_sliced_score_matching)
+    assert set(failed) == {DENSITY_BAND} and {SHAPE_BAND, TRAIN_CONTRACT} <= passed
+    assert "your learning curve" in failed[DENSITY_BAND]

@@ -13,8 +13,8 @@ import torch
 
 from ebmlab.exercises import grade_function
 
-_FORMULA = "matches α_i = ε σ_i²/σ_L² on geometric and irregular ladders"
-_SHAPE = "decreases with the noise level and ends at ε; ratios are (σ_i/σ_j)²"
+_FORMULA = "matches the derived schedule on geometric and irregular ladders"
+_SHAPE = "decreases with the noise level, ends at ε, with ratios set by the levels"
 _LIBRARY = "the steps ebmlab.annealed_langevin takes"
 _CONTRACT_61 = "follows the dtype and device of sigmas; leaves sigmas untouched"
 
@@ -98,3 +98,64 @@ def test_smoothed_score_checks_catch_underflow():
     assert set(failed) == {_STABLE}
     assert "softmax" in failed[_STABLE] and "non-finite" in failed[_STABLE]
     assert {_AUTOGRAD, _SMOOTHED, _ZERO} <= passed
+
+
+WEIGHTS = "the samples recover the mixture weights 0.6 / 0.3 / 0.1 (within 0.05)"
+SPREAD = "each mode's samples have the component's spread (within 15 %)"
+BUDGET = "a valid schedule within the budget of 1500 steps"
+ON_DATA = ("annealed samples of the trained network sit on the data (80 % near a mode, "
+           "both modes reached)")
+NCSN_WEIGHTS = "the annealed samples recover the weights 0.8 / 0.2 (within 0.1)"
+
+
+def _ladder(top, bottom, levels=12):
+    return torch.logspace(math.log10(top), math.log10(bottom), levels, dtype=torch.float64)
+
+
+def test_schedule_design_accepts_other_designs_and_names_what_fails():
+    def coarse(means, stds, weights):  # another working design: 10 levels of 150 steps
+        top = 1.2 * float(torch.cdist(means, means).max())
+        return _ladder(top, 0.2 * float(stds.min()), 10), 0.15 * (0.2 * float(stds.min()))**2, 150
+
+    report = grade_function("6.3", coarse)
+    assert report.points == report.max_points, report.to_text()
+
+    def too_small_top(means, stds, weights):  # anneals, but never connects the modes
+        return _ladder(1.0, 0.3 * float(stds.min())), 0.1 * (0.3 * float(stds.min()))**2, 125
+
+    failed, passed = _report("6.3", too_small_top)
+    assert WEIGHTS in failed and "largest noise level" in failed[WEIGHTS]
+    assert BUDGET in passed
+
+    def too_hot(means, stds, weights):  # the last level is wider than the components
+        return _ladder(15.0, 2.0), 0.4, 125
+
+    failed, _ = _report("6.3", too_hot)
+    assert SPREAD in failed and "standard deviation" in failed[SPREAD]
+
+    def over_budget(means, stds, weights):
+        return _ladder(15.0, 0.2), 0.004, 200
+
+    failed, _ = _report("6.3", over_budget)
+    assert set(failed) == {WEIGHTS, SPREAD, BUDGET} and "at most 1500" in failed[BUDGET]
+
+
+def test_ncsn_check_catches_the_unweighted_sign_flip_and_shows_the_curve():
+    def flipped(model, data, sigmas, *, n_steps, generator):  # the target with a + sign
+        optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+        losses = []
+        for _ in range(n_steps):
+            x = data[torch.randint(data.shape[0], (256,), generator=generator)]
+            sigma = sigmas[torch.randint(len(sigmas), (x.shape[0],), generator=generator)]
+            eps = torch.randn(x.shape, dtype=x.dtype, generator=generator)
+            loss = 0.5 * (sigma[:, None] * model(x + sigma[:, None] * eps, sigma)
+                          - eps).square().sum(1).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss))
+        return losses
+
+    failed, _ = _report("6.4", flipped)
+    assert {ON_DATA, NCSN_WEIGHTS} <= set(failed)
+    assert "your learning curve: step 0:" in failed[ON_DATA]

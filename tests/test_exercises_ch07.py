@@ -6,17 +6,11 @@ The generic proofs (stub 0, reference solution full marks, the wrong solution of
 
 from __future__ import annotations
 
+import math
+
 import torch
-import torch.nn.functional as F
 
 from ebmlab.exercises import grade_function
-
-BRUTE_FORCE = "matches the brute-force sum over every hidden configuration"
-AS_RBM = "matches ebmlab.RBM's free energy (the module's forward)"
-OVERFLOW = "stays finite and exact for weights so large that exp overflows (float32)"
-GRADIENT = "is differentiable: its gradient in W is -Σ_b v_b σ(b + v_b W)ᵀ"
-SHAPES = ("returns shape (B,) with v's dtype (float32 and float64, batch of one), "
-          "leaving the inputs untouched")
 
 DRAW = "with K = 0 steps and no restart, returns the drawn buffer rows"
 RESTARTS = "restarts from `fresh` exactly the chains with u < reinit_prob"
@@ -28,38 +22,19 @@ SIDE_EFFECTS = ("returns detached samples, leaves the inputs and the energy's pa
 DEVICE = "follows the input's device"
 IMAGES = ("works for image-shaped states and keeps their dtype "
           "(float32 and float64, batch of one)")
-SIDE_EFFECTS = ("returns detached samples, leaves the inputs and the energy's parameters "
-                "untouched, works under torch.no_grad()")
+MMD = "the trained energy's samples reach the data: MMD < 0.04"
+ON_DATA = "the samples sit on the data: 80 % near a mode, each mode with at least 25 % of them"
+TRAIN_CONTRACT = "returns the learning curve, trains the parameters, leaves the data untouched"
+QUADRATURE_1D = "matches grid quadrature of exp(-F(v)) in one dimension (6 hidden units)"
+QUADRATURE_2D = "matches grid quadrature in two dimensions (4 hidden units)"
+MONTE_CARLO = "matches a Monte Carlo estimate in five dimensions (5 SE)"
+LARGE = "finite and exact for weights so large that exp overflows"
 
 
 def _failed(exercise_id: str, fn) -> dict[str, str]:
     report = grade_function(exercise_id, fn)
     assert report.points < report.max_points, report.to_text()
     return {r.name: r.message for r in report.results if not r.passed}
-
-
-def _free_energy(v, weight, visible_bias, hidden_bias):
-    return -(v @ visible_bias) - F.softplus(v @ weight + hidden_bias).sum(-1)
-
-
-def test_free_energy_checks_explain_the_sign_the_graph_and_the_batch_axis():
-    def flipped(v, weight, visible_bias, hidden_bias):
-        return -_free_energy(v, weight, visible_bias, hidden_bias)
-
-    def detached(v, weight, visible_bias, hidden_bias):
-        return _free_energy(v, weight.detach(), visible_bias.detach(), hidden_bias.detach())
-
-    def squeezed(v, weight, visible_bias, hidden_bias):
-        return _free_energy(v, weight, visible_bias, hidden_bias).squeeze()
-
-    failed = _failed("7.1", flipped)
-    assert "opposite sign" in failed[BRUTE_FORCE] and "opposite sign" in failed[AS_RBM]
-    failed = _failed("7.1", detached)
-    assert set(failed) == {GRADIENT}, failed
-    assert "no .detach()" in failed[GRADIENT]
-    failed = _failed("7.1", squeezed)
-    assert set(failed) == {SHAPES}, failed
-    assert "no .squeeze()" in failed[SHAPES]
 
 
 def _negatives(energy, buffer, idx, u, fresh, noise, *, reinit_prob, step_size, noise_scale,
@@ -121,3 +96,37 @@ def test_negatives_checks_explain_a_reversed_mask_and_norm_clipping():
     failed = _failed("7.2", norm_clipped)
     assert set(failed) - {CLIPPING, IMAGES} <= {SIDE_EFFECTS, DEVICE}, failed
     assert "elementwise" in failed[CLIPPING] and "clamp(∇_x E(x)" in failed[IMAGES]
+
+
+def test_training_check_shows_the_learning_curve_of_a_loop_that_does_not_learn():
+    def frozen(energy, data, *, n_steps, generator):  # never updates the parameters
+        return [0.0] * n_steps
+
+    failed = _failed("7.3", frozen)
+    assert set(failed) == {MMD, ON_DATA, TRAIN_CONTRACT}, failed
+    assert "your learning curve: step 0: 0" in failed[MMD]
+    assert "parameters did not change" in failed[TRAIN_CONTRACT]
+
+
+def _gb_log_z(weight, visible_bias, hidden_bias, *, half=0.5, stable=True):
+    n_v, n_h = weight.shape
+    codes = torch.arange(2**n_h)
+    hs = ((codes[:, None] >> torch.arange(n_h)) & 1).to(weight.dtype)
+    wh = hs @ weight.T
+    exponent = hs @ hidden_bias + wh @ visible_bias + half * wh.square().sum(1)
+    if not stable:
+        return exponent.exp().sum().log() + 0.5 * n_v * math.log(2 * math.pi)
+    return torch.logsumexp(exponent, 0) + 0.5 * n_v * math.log(2 * math.pi)
+
+
+def test_partition_checks_name_each_slip_in_completing_the_square():
+    failed = _failed("7.4", lambda w, a, b: _gb_log_z(w, a, b, half=-0.5))
+    assert "the sign of ½‖Wh‖²" in failed[QUADRATURE_1D], failed[QUADRATURE_1D]
+
+    def no_two_pi(w, a, b):
+        return _gb_log_z(w, a, b) - 0.5 * w.shape[0] * math.log(2 * math.pi)
+
+    failed = _failed("7.4", no_two_pi)
+    assert "(2π)^{d/2}" in failed[QUADRATURE_2D] and MONTE_CARLO in failed
+    failed = _failed("7.4", lambda w, a, b: _gb_log_z(w, a, b, stable=False))
+    assert set(failed) == {LARGE} and "logsumexp" in failed[LARGE]

@@ -16,6 +16,17 @@ it with autograd of the smoothed log-density (written here with ``logsumexp``) a
 :meth:`ebmlab.GaussianMixture.smoothed`, and test :math:`\sigma = 0`, the
 large-:math:`\sigma` limit, numerical stability far from every component, and the contract
 (shape, dtype, batch of one, no mutation).
+
+Exercise 6.3 (a design task): an annealing schedule. Given a Gaussian mixture whose modes
+are far apart, the student returns a noise ladder, a base step size and a number of steps
+per level within a budget of 1500 steps; the check runs :func:`ebmlab.annealed_langevin`
+with the exact smoothed scores from uniform noise and accepts any schedule whose samples
+recover the mixture weights (within 0.05) and the spread of each component (within 15 %).
+
+Exercise 6.4 (training): a noise-conditional score network trained by the student's
+multi-level denoising loop on Song & Ermon's 0.8/0.2 two-Gaussian problem; the check samples
+it with its own annealed Langevin schedule and grades where the samples sit and the mode
+weights they recover (within 0.1), showing the learning curve.
 """
 
 from __future__ import annotations
@@ -25,14 +36,19 @@ from collections.abc import Callable
 
 import torch
 
-from ...energies import GaussianMixture
+from ...energies import GaussianMixture, NoiseConditionalScoreNet
 from ...samplers import annealed_langevin
 from ...utils import make_generator, randn_like
 from .._registry import register
 from .._student import CheckContext, Student
 from ..expect import expect_close, expect_finite, expect_tensor, fail
+from ._training import curve_summary, expect_training_contract, single_thread
 
 steps_ex = register("6.1", "Annealed Langevin's step schedule", function="annealed_step_sizes")
+schedule_ex = register("6.3", "Design an annealing schedule", function="design_schedule")
+ncsn_ex = register("6.4", "Train a noise-conditional score network", function="train_ncsn",
+                   forbidden=("ebmlab.multiscale_dsm_loss", "ebmlab.denoising_score_matching_loss",
+                              "ebmlab.fit"))
 smooth_ex = register("6.2", "The score of a smoothed Gaussian mixture",
                      function="smoothed_mixture_score",
                      forbidden=("ebmlab.GaussianMixture.smoothed", "ebmlab.GaussianMixture.score",
@@ -71,7 +87,7 @@ def _steps(annealed_step_sizes: Callable[..., object], sigmas: torch.Tensor, eps
     return got
 
 
-@steps_ex.check("matches α_i = ε σ_i²/σ_L² on geometric and irregular ladders", points=2)
+@steps_ex.check("matches the derived schedule on geometric and irregular ladders", points=2)
 def _formula(annealed_step_sizes: Student, ctx: CheckContext) -> None:
     g = ctx.generator(0)
     irregular = torch.sort(0.05 + 3.0 * torch.rand(5, dtype=torch.float64, generator=g),
@@ -85,7 +101,7 @@ def _formula(annealed_step_sizes: Student, ctx: CheckContext) -> None:
                      hint=_steps_hint(got, sigmas, eps))
 
 
-@steps_ex.check("decreases with the noise level and ends at ε; ratios are (σ_i/σ_j)²",
+@steps_ex.check("decreases with the noise level, ends at ε, with ratios set by the levels",
                 points=1)
 def _shape_of_schedule(annealed_step_sizes: Student, ctx: CheckContext) -> None:
     sigmas = torch.tensor([20.0, 7.0, 3.0, 1.0, 0.5], dtype=torch.float64)
@@ -103,7 +119,7 @@ def _shape_of_schedule(annealed_step_sizes: Student, ctx: CheckContext) -> None:
                  what="the ratio α_1/α_3", hint=hint)
 
 
-@steps_ex.check("the steps ebmlab.annealed_langevin takes", points=2)
+@steps_ex.check("the steps ebmlab.annealed_langevin takes", points=1)
 def _library(annealed_step_sizes: Student, ctx: CheckContext) -> None:
     # With a zero score and one step per level, level i moves x by sqrt(α_i) z_i, where
     # z_i is the i-th draw of the generator: regenerate the z's and read the α's off.
@@ -290,3 +306,206 @@ def _smooth_contract(smoothed_mixture_score: Student, ctx: CheckContext) -> None
         if not torch.equal(before, after):
             fail(f"{name} after the call", expected="unchanged", got="modified in place",
                  hint="build new tensors (stds**2 + sigma**2), never write into the inputs.")
+
+
+# ----------------------------------------------------------------------------- 6.3
+
+_D_HOW = ("the largest noise level must be comparable to the largest distance between the "
+          "modes (so that the chains move between them), the smallest well below the "
+          "components' width (so that the last level samples the data), with a geometric "
+          "ladder in between; the base step ε is the step at the smallest level: small "
+          "against the smallest component variance (ULA's bias), large enough that "
+          "n_steps_per_level · ε/σ_L² covers a few relaxation times, and ε/(2σ_L²) < 1 so that "
+          "the largest level's step α_1 = ε σ_1²/σ_L² is stable.")
+_BUDGET = 1500
+
+
+def _design_mixture(g: torch.Generator) -> GaussianMixture:
+    """Three well-separated 2-d components with unequal weights and widths."""
+    angle = 2 * math.pi * float(torch.rand((), generator=g))
+    turns = torch.tensor([0.0, 2.1, 4.2], dtype=torch.float64) + angle
+    radius = 6.0 + 2.0 * torch.rand(3, dtype=torch.float64, generator=g)
+    means = torch.stack([radius * turns.cos(), radius * turns.sin()], 1)
+    stds = torch.tensor([1.0, 0.6, 0.8], dtype=torch.float64)
+    weights = torch.tensor([0.6, 0.3, 0.1], dtype=torch.float64)
+    return GaussianMixture(means, stds, weights)
+
+
+class ExactSmoothedScore:
+    """The exact score of the mixture smoothed at level sigma: ``score(x, sigma)``."""
+
+    def __init__(self, mixture: GaussianMixture) -> None:
+        self.mixture = mixture
+
+    def __call__(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
+        return self.mixture.smoothed(float(sigma)).score(x)
+
+
+def _schedule(design_schedule: Student, mixture: GaussianMixture
+              ) -> tuple[torch.Tensor, float, int]:
+    what = "design_schedule(means, stds, weights)"
+    got = design_schedule(mixture.means.clone(), mixture.stds.clone(), mixture.weights.clone())
+    if not isinstance(got, (tuple, list)) or len(got) != 3:
+        fail(what, expected="a tuple (sigmas, step_size, n_steps_per_level)",
+             got=type(got).__name__, hint="return (sigmas, step_size, n_steps_per_level).")
+    sigmas = expect_tensor(got[0], what=f"the sigmas of {what}",
+                           hint="a 1-d tensor of noise levels, largest first.")
+    step, n_steps = got[1], got[2]
+    if sigmas.dim() != 1 or sigmas.numel() < 1 or not bool(
+            (sigmas > 0).all() and (sigmas[1:] < sigmas[:-1]).all()):
+        fail(f"the sigmas of {what}", expected="a 1-d tensor of positive, strictly "
+             "decreasing noise levels", got=str(sigmas.tolist())[:120], hint=_D_HOW)
+    if not isinstance(step, float) or not (step > 0 and math.isfinite(step)):
+        fail(f"the step_size of {what}", expected="a positive float", got=repr(step),
+             hint=_D_HOW)
+    if not isinstance(n_steps, int) or isinstance(n_steps, bool) or n_steps < 1:
+        fail(f"n_steps_per_level of {what}", expected="a positive int", got=repr(n_steps),
+             hint=_D_HOW)
+    if sigmas.numel() * n_steps > _BUDGET:
+        fail(what, expected=f"at most {_BUDGET} Langevin steps in all",
+             got=f"{sigmas.numel()} levels × {n_steps} steps = {sigmas.numel() * n_steps}",
+             hint="fewer levels or fewer steps per level.")
+    return sigmas.double(), step, n_steps
+
+
+def _run_schedule(design_schedule: Student, ctx: CheckContext, stream: int
+                  ) -> tuple[GaussianMixture, torch.Tensor, str]:
+    mixture = _design_mixture(ctx.generator(stream))
+    sigmas, step, n_steps = _schedule(design_schedule, mixture)
+    g = ctx.generator(stream + 1)
+    x0 = 24.0 * torch.rand(2000, 2, dtype=torch.float64, generator=g) - 12.0
+    with single_thread():
+        samples = annealed_langevin(ExactSmoothedScore(mixture), x0, sigmas, step_size=step,
+                                    n_steps_per_level=n_steps, generator=g,
+                                    check_divergence=False).samples
+    described = (f"your schedule ({sigmas.numel()} levels from {float(sigmas[0]):.3g} to "
+                 f"{float(sigmas[-1]):.3g}, ε = {step:.3g}, {n_steps} steps per level)")
+    return mixture, samples, described
+
+
+def _assignments(samples: torch.Tensor, mixture: GaussianMixture) -> torch.Tensor:
+    return torch.cdist(samples.nan_to_num(1e6), mixture.means).argmin(1)
+
+
+@schedule_ex.check("the samples recover the mixture weights 0.6 / 0.3 / 0.1 (within 0.05)",
+                   points=4, timeout=30)
+def _design_weights(design_schedule: Student, ctx: CheckContext) -> None:
+    mixture, samples, described = _run_schedule(design_schedule, ctx, 60)
+    weights = torch.bincount(_assignments(samples, mixture), minlength=3).double() / 2000
+    if not bool(torch.isfinite(samples).all()) or not bool(
+            ((weights - mixture.weights).abs() < 0.05).all()):
+        fail(f"the fraction of 2000 chains at each mode after {described}",
+             expected="0.6, 0.3 and 0.1, each within 0.05",
+             got=f"{weights.numpy().round(3)}" + ("" if bool(torch.isfinite(samples).all())
+                                                  else " (some chains diverged)"),
+             hint=_D_HOW)
+
+
+@schedule_ex.check("each mode's samples have the component's spread (within 15 %)", points=3,
+                   timeout=30)
+def _design_spread(design_schedule: Student, ctx: CheckContext) -> None:
+    mixture, samples, described = _run_schedule(design_schedule, ctx, 61)
+    label = _assignments(samples, mixture)
+    for k in range(3):
+        rows = samples[label == k]
+        spread = float(rows.std(0).mean()) if rows.shape[0] > 10 else math.nan
+        target = float(mixture.stds[k])
+        if not abs(spread - target) < 0.15 * target:
+            fail(f"the standard deviation of the samples at mode {k} after {described}",
+                 expected=f"{target:.3g} within 15 %", got=f"{spread:.3g}", hint=_D_HOW)
+
+
+@schedule_ex.check("a valid schedule within the budget of 1500 steps", points=1)
+def _design_contract(design_schedule: Student, ctx: CheckContext) -> None:
+    _schedule(design_schedule, _design_mixture(ctx.generator(62)))
+
+
+# ----------------------------------------------------------------------------- 6.4
+
+_NCSN_HOW = ("per update: a minibatch x, one level per point drawn uniformly from sigmas, "
+             "x̃ = x + σ ε, and the loss mean over the batch of λ(σ)·½‖s(x̃, σ) + ε/σ‖² with "
+             "λ(σ) = σ², i.e. ½‖σ s(x̃, σ) + ε‖²: every level must be trained, the large ones "
+             "carry the chains between the modes.")
+_NCSN_STEPS = 1000
+_NCSN_MEANS = ((2.5, 2.5), (-2.5, -2.5))
+
+
+def _ncsn_problem(ctx: CheckContext, stream: int
+                  ) -> tuple[torch.Tensor, torch.Tensor, NoiseConditionalScoreNet]:
+    gm = GaussianMixture(torch.tensor(_NCSN_MEANS), torch.tensor([0.5, 0.5]),
+                         torch.tensor([0.8, 0.2]))
+    data = gm.sample(4000, generator=ctx.generator(stream))
+    sigmas = torch.logspace(math.log10(5.0), math.log10(0.1), 10)
+    torch.manual_seed(ctx.generator(stream + 1).initial_seed())
+    return data, sigmas, NoiseConditionalScoreNet(2, hidden=(64, 64))
+
+
+class _TrainedScore:
+    def __init__(self, model: NoiseConditionalScoreNet) -> None:
+        self.model = model
+
+    def __call__(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
+        return self.model(x, sigma)
+
+
+def _ncsn_samples(train_ncsn: Student, ctx: CheckContext, stream: int
+                  ) -> tuple[torch.Tensor, list[float]]:
+    data, sigmas, model = _ncsn_problem(ctx, stream)
+    losses = train_ncsn(model, data.clone(), sigmas.clone(), n_steps=_NCSN_STEPS,
+                        generator=ctx.generator(stream + 2))
+    if not isinstance(losses, list) or len(losses) != _NCSN_STEPS or not all(
+            isinstance(v, float) for v in losses):
+        fail(f"train_ncsn(model, data, sigmas, n_steps={_NCSN_STEPS}, ...)",
+             expected=f"a list of {_NCSN_STEPS} floats (the loss of each update)",
+             got=type(losses).__name__, hint="append float(loss) after each update.")
+    g = ctx.generator(stream + 3)
+    x0 = 8.0 * torch.rand(1000, 2, generator=g) - 4.0
+    with torch.no_grad(), single_thread():
+        samples = annealed_langevin(_TrainedScore(model), x0, sigmas, step_size=0.002,
+                                    n_steps_per_level=100, generator=g,
+                                    check_divergence=False).samples
+    return samples, losses
+
+
+def _ncsn_fail(what: str, expected: str, got: str, losses: list[float]) -> None:
+    fail(what, expected=expected, got=f"{got}; your learning curve: {curve_summary(losses)}",
+         hint=_NCSN_HOW)
+
+
+@ncsn_ex.check("annealed samples of the trained network sit on the data (80 % near a mode, "
+               "both modes reached)", points=4, timeout=60)
+def _ncsn_on_data(train_ncsn: Student, ctx: CheckContext) -> None:
+    samples, losses = _ncsn_samples(train_ncsn, ctx, 70)
+    distance = torch.cdist(samples.nan_to_num(1e6), torch.tensor(_NCSN_MEANS))
+    near = distance.min(1).values < 1.5
+    counts = torch.bincount(distance[near].argmin(1), minlength=2)
+    share = float(near.float().mean())
+    if share < 0.8 or int(counts.min()) < 50:
+        _ncsn_fail("1000 annealed Langevin samples of your trained network (10 levels from 5 "
+                   "to 0.1, ε = 0.002, 100 steps each)",
+                   "at least 80 % within 1.5 of a mode, and at least 50 at each mode",
+                   f"{share:.1%} near a mode, {counts.tolist()} at the two modes", losses)
+
+
+@ncsn_ex.check("the annealed samples recover the weights 0.8 / 0.2 (within 0.1)", points=5,
+               timeout=60)
+def _ncsn_weights(train_ncsn: Student, ctx: CheckContext) -> None:
+    samples, losses = _ncsn_samples(train_ncsn, ctx, 80)
+    label = torch.cdist(samples.nan_to_num(1e6), torch.tensor(_NCSN_MEANS)).argmin(1)
+    weight = float((label == 0).float().mean())
+    if not abs(weight - 0.8) < 0.1:
+        _ncsn_fail("the fraction of 1000 annealed samples of your trained network nearest the "
+                   "mode of weight 0.8", "0.8 within 0.1", f"{weight:.3f}", losses)
+
+
+@ncsn_ex.check("returns the learning curve, trains in place, leaves the data untouched",
+               points=1, timeout=60)
+def _ncsn_contract(train_ncsn: Student, ctx: CheckContext) -> None:
+    data, sigmas, model = _ncsn_problem(ctx, 90)
+
+    def train(energy: torch.nn.Module, x: torch.Tensor, *, n_steps: int,
+              generator: torch.Generator) -> object:
+        return train_ncsn(energy, x, sigmas, n_steps=n_steps, generator=generator)
+
+    expect_training_contract(train, model, data, ctx.generator(92), n_steps=3,
+                             what="train_ncsn(model, data, sigmas, n_steps=3, ...)")

@@ -1,11 +1,6 @@
 r"""Graded exercises of chapter 7: canonical models, RBMs and deep EBMs.
 
-Exercise 7.1: the free energy of a restricted Boltzmann machine,
-:math:`F(v) = -a^\top v - \sum_j \operatorname{softplus}(b_j + v^\top W_{:j})`, the
-energy of the visible units once the hidden units are summed out. The checks compare
-it with the brute-force sum over every hidden configuration (float64 enumeration), with
-:class:`ebmlab.RBM`, with its closed-form parameter gradient, and test it with weights
-so large that :math:`\log(1 + e^x)` overflows.
+The free energy of a binary RBM, once exercise 7.1, is part of exercise 1.3.
 
 Exercise 7.2: the negative phase of deep-EBM training (Du & Mordatch 2019): draw
 chains from a replay buffer, restart some of them from noise, and run :math:`K`
@@ -13,11 +8,23 @@ Langevin steps with an elementwise-clipped energy gradient. The random numbers a
 arguments, so every check is deterministic; the Langevin steps are compared with
 :func:`ebmlab.langevin` fed the same noise, the restarts with the mask they must
 follow and with their binomial statistics.
+
+Exercise 7.3 (training): a deep EBM trained with a replay buffer. The student writes the
+whole loop; the check trains a seeded MLP energy on a 2-d Gaussian mixture for a fixed
+number of updates, samples the trained energy with its own long Langevin chains, and
+grades the samples by their MMD to the data (the reference reaches 0.006-0.009, an untrained
+energy 0.08; the threshold is 0.04) and by how many sit on the data's two modes.
+
+Exercise 7.4 (a checkable derivation): the log-partition function of a Gaussian–Bernoulli
+RBM, :math:`E(v, h) = \tfrac12\|v - a\|^2 - b^\top h - v^\top W h`, whose visible units are
+integrated out in closed form for each hidden configuration. The checks compare it with
+grid quadrature of :math:`e^{-F(v)}` in one and two dimensions (where every slip in
+completing the square gives another number), with weights large enough to overflow a
+naive sum, and in five dimensions with a Monte Carlo estimate.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -25,199 +32,36 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...energies import RBM, GaussianMixture
+from ...energies import GaussianMixture, MLPEnergy
+from ...metrics import mmd
 from ...samplers import langevin
 from ...utils import randn_like
 from .._registry import register
-from .._student import CheckContext, ProbeError, Student
+from .._student import CheckContext, Student
 from ..expect import (
     call_student,
     expect_close,
     expect_detached,
     expect_device,
+    expect_finite,
     expect_grad_mode,
     expect_no_parameter_grads,
     expect_tensor,
     expect_unchanged,
     fail,
 )
-from ._common import Plain, Quadratic, argument_gradients
+from ._common import Plain, Quadratic, all_binary_states
+from ._training import curve_summary, expect_training_contract, single_thread
 
-FreeEnergy = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 Negatives = Callable[..., torch.Tensor]
 
-free_energy_ex = register("7.1", "The free energy of an RBM", function="rbm_free_energy",
-                          forbidden=("ebmlab.RBM.free_energy", "ebmlab.RBM.forward"))
 negatives_ex = register("7.2", "The negative phase of deep-EBM training",
                         function="replay_negatives", forbidden=("ebmlab.langevin",))
+training_ex = register("7.3", "Train a deep EBM with a replay buffer", function="train_replay_ebm",
+                       forbidden=("ebmlab.fit", "ebmlab.contrastive_loss"))
+log_z_ex = register("7.4", "The partition function of a Gaussian-Bernoulli RBM",
+                    function="gb_rbm_log_partition")
 
-
-
-# ====================================================================== exercise 7.1
-
-_F_HOW = ("sum the hidden units out one at a time: each h_j ∈ {0, 1} contributes a factor "
-          "1 + exp(b_j + v·W[:, j]), so F(v) = -v·a - Σ_j softplus(b_j + v·W[:, j]).")
-_F_SHAPE = ("F(v) is one number per row of v: shape (B,) for v of shape (B, n_v); keep the "
-            "batch axis even when B = 1 (no .squeeze()).")
-
-
-def _rbm_params(n_v: int, n_h: int, g: torch.Generator, scale: float = 1.0,
-                dtype: torch.dtype = torch.float64
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    w = scale * torch.randn(n_v, n_h, generator=g, dtype=torch.float64)
-    a = 0.5 * scale * torch.randn(n_v, generator=g, dtype=torch.float64)
-    b = 0.5 * scale * torch.randn(n_h, generator=g, dtype=torch.float64)
-    return w.to(dtype), a.to(dtype), b.to(dtype)
-
-
-def _binary(n: int, d: int, g: torch.Generator,
-            dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    return (torch.rand(n, d, generator=g, dtype=torch.float64) < 0.5).to(dtype)
-
-
-def _brute_force_free_energy(v: torch.Tensor, w: torch.Tensor, a: torch.Tensor,
-                             b: torch.Tensor) -> torch.Tensor:
-    r""":math:`-\log\sum_h e^{-E(v,h)}` by enumerating every :math:`h`, in float64."""
-    v, w, a, b = (t.detach().to("cpu", torch.float64) for t in (v, w, a, b))
-    hs = torch.tensor(list(itertools.product((0.0, 1.0), repeat=w.shape[1])),
-                      dtype=torch.float64)                                   # (2^n_h, n_h)
-    joint = -(v @ a)[:, None] - (hs @ b)[None, :] - (v @ w) @ hs.T          # E(v, h), (B, 2^n_h)
-    return -torch.logsumexp(-joint, dim=1)
-
-
-def _expect_free_energy(got: object, reference: torch.Tensor, v: torch.Tensor, *, what: str,
-                        atol: float = 1e-9, rtol: float = 1e-9,
-                        hint: str = _F_HOW) -> torch.Tensor:
-    got_t = expect_tensor(got, what=what, shape=(v.shape[0],), hint=_F_SHAPE)
-    g = got_t.detach().to("cpu", torch.float64)
-    r = reference.detach().to("cpu", torch.float64)
-    if torch.allclose(g, -r, atol=atol, rtol=rtol) and bool(r.abs().max() > atol):
-        hint = ("your result has the opposite sign: the free energy is MINUS the log of "
-                "Σ_h exp(-E(v, h)), F(v) = -a·v - Σ_j softplus(...).")
-    return expect_close(got_t, reference, atol=atol, rtol=rtol, what=what, hint=hint)
-
-
-@free_energy_ex.check("matches the brute-force sum over every hidden configuration", points=2)
-def _brute_force(rbm_free_energy: Student, ctx: CheckContext) -> None:
-    for n_v, n_h, seed in ((5, 3, 0), (4, 7, 1)):
-        w, a, b = _rbm_params(n_v, n_h, ctx.generator(seed))
-        v = _binary(9, n_v, ctx.generator(10 + seed))
-        got = rbm_free_energy(v, w, a, b)
-        _expect_free_energy(got, _brute_force_free_energy(v, w, a, b), v,
-                            what=f"rbm_free_energy(v, W, a, b) for an RBM with {n_v} visible "
-                                 f"and {n_h} hidden units (vs -log Σ_h exp(-E(v, h)))")
-
-
-@free_energy_ex.check("matches ebmlab.RBM's free energy (the module's forward)", points=1)
-def _matches_rbm(rbm_free_energy: Student, ctx: CheckContext) -> None:
-    rbm = RBM(6, 4, generator=ctx.generator(3)).double()
-    w, a, b = _rbm_params(6, 4, ctx.generator(4))
-    with torch.no_grad():
-        rbm.weight.copy_(w)
-        rbm.visible_bias.copy_(a)
-        rbm.hidden_bias.copy_(b)
-        v = rbm.random_state(11, generator=ctx.generator(5))
-        reference = rbm(v)
-    got = rbm_free_energy(v, w, a, b)
-    _expect_free_energy(got, reference, v, what="rbm_free_energy(v, W, a, b) vs ebmlab.RBM(v)")
-
-
-@free_energy_ex.check("stays finite and exact for weights so large that exp overflows "
-                      "(float32)", points=2)
-def _large_weights(rbm_free_energy: Student, ctx: CheckContext) -> None:
-    w, a, b = _rbm_params(8, 5, ctx.generator(6), scale=60.0)
-    v = _binary(10, 8, ctx.generator(7))
-    w32, a32, b32, v32 = (t.to(torch.float32) for t in (w, a, b, v))
-    reference = _brute_force_free_energy(v32, w32, a32, b32)
-    assert bool((v32 @ w32 + b32).abs().max() > 120.0)   # exp(120) overflows float32
-    hint = ("log(1 + exp(x)) overflows to inf once x > 88 in float32 (and exp(-x) for "
-            "x < -88): use torch.nn.functional.softplus, or max(x, 0) + log1p(exp(-|x|)).")
-    got = expect_tensor(rbm_free_energy(v32, w32, a32, b32),
-                        what="rbm_free_energy(v, W, a, b) with pre-activations of size ~100",
-                        shape=(10,), hint=_F_SHAPE)
-    expect_close(got, reference, atol=1e-3, rtol=1e-5,
-                 what="rbm_free_energy(v, W, a, b) with weights of size ~60 (float32), vs "
-                      "the float64 enumeration",
-                 hint=hint)
-
-
-@free_energy_ex.check("is differentiable: its gradient in W is -Σ_b v_b σ(b + v_b W)ᵀ", points=1)
-def _gradient(rbm_free_energy: Student, ctx: CheckContext) -> None:
-    w, a, b = _rbm_params(5, 4, ctx.generator(8))
-    v = _binary(7, 5, ctx.generator(9))
-    wr, ar, br = (t.clone().requires_grad_(True) for t in (w, a, b))
-    what = "the gradient of Σ_b F(v_b) with respect to W"
-    hint = ("CD and PCD differentiate the free energy with respect to the parameters: build "
-            "F(v) from torch operations on W, a, b (no .detach(), .numpy(), .item(), no "
-            "torch.no_grad()).")
-    got, grads = rbm_free_energy.with_probe(argument_gradients)(v, wr, ar, br)
-    got = expect_tensor(got, what="rbm_free_energy(v, W, a, b)", shape=(7,), hint=_F_SHAPE)
-    if not got.requires_grad or grads is None or isinstance(grads, ProbeError):
-        fail(what, expected="a result that depends on W (requires_grad True)",
-             got="a result without a graph", hint=hint)
-    if any(gr is None for gr in grads):
-        fail(what, expected="gradients for W, a and b", got="no gradient for one of them",
-             hint=hint)
-    p_h = torch.sigmoid(v @ w + b)
-    expect_close(grads[0], -(v.T @ p_h), atol=1e-9, rtol=1e-9, what=what,
-                 hint="∂F/∂W_ij = -v_i σ(b_j + v·W[:, j]); check the softplus term.")
-    expect_close(grads[1], -v.sum(0), atol=1e-9, rtol=1e-9,
-                 what="the gradient of Σ_b F(v_b) with respect to a", hint=_F_HOW)
-    expect_close(grads[2], -p_h.sum(0), atol=1e-9, rtol=1e-9,
-                 what="the gradient of Σ_b F(v_b) with respect to b", hint=_F_HOW)
-
-
-@free_energy_ex.check("returns shape (B,) with v's dtype (float32 and float64, batch of one), "
-                      "leaving the inputs untouched", points=1)
-def _shapes(rbm_free_energy: Student, ctx: CheckContext) -> None:
-    for dtype in (torch.float32, torch.float64):
-        for batch in (1, 6):
-            w, a, b = _rbm_params(7, 3, ctx.generator(11), dtype=dtype)
-            v = _binary(batch, 7, ctx.generator(12 + batch), dtype=dtype)
-            copies = [t.clone() for t in (v, w, a, b)]
-            what = f"rbm_free_energy(v, W, a, b) for v of shape ({batch}, 7), dtype {dtype}"
-            got = expect_tensor(rbm_free_energy(v, w, a, b), what=what, shape=(batch,),
-                                hint=_F_SHAPE)
-            expect_tensor(got, what=what, dtype=dtype,
-                          hint="keep the input's dtype: no .float()/.double() and no new "
-                               "tensors in the default dtype.")
-            for name, t, c in zip(("v", "W", "a", "b"), (v, w, a, b), copies, strict=True):
-                expect_unchanged(t, c, what=name)
-            _expect_free_energy(got, _brute_force_free_energy(v, w, a, b), v, what=what,
-                                atol=1e-4 if dtype == torch.float32 else 1e-9,
-                                rtol=1e-5 if dtype == torch.float32 else 1e-9)
-
-
-@free_energy_ex.prepare
-def _warm_up_meta() -> None:
-    """Load the meta kernels once in the grading process (seconds), not in every check."""
-    v = torch.zeros(2, 3, device="meta")
-    w = torch.zeros(3, 2, device="meta")
-    (-(v @ v.new_zeros(3)) - torch.nn.functional.softplus(v @ w).sum(-1)).clone()
-    torch.logaddexp(v, v).log1p().exp().sigmoid().clamp(0, 1).abs().neg()
-
-
-@free_energy_ex.check("follows the input's device", points=1)
-def _follows_device(rbm_free_energy: Student, ctx: CheckContext) -> None:
-    device = ctx.device
-    w, a, b = (t.to(device) for t in _rbm_params(4, 3, ctx.generator(13)))
-    v = _binary(5, 4, ctx.generator(14)).to(device)
-    meta = device.type == "meta"
-    hint = ("build every new tensor on v's device (device=v.device, torch.zeros_like(v)); "
-            "never call .cpu(), .item() or .numpy()."
-            + (" This check runs your function on 'meta' tensors (shape and dtype, no data) "
-               "to find tensors created on the wrong device." if meta else ""))
-    what = f"rbm_free_energy(v, W, a, b) for inputs on device {device}"
-    if meta:  # the meta device has no values: check them on the CPU first
-        cpu = (_binary(5, 4, ctx.generator(14)), *_rbm_params(4, 3, ctx.generator(13)))
-        _expect_free_energy(rbm_free_energy(*cpu), _brute_force_free_energy(*cpu), cpu[0],
-                            what="rbm_free_energy(v, W, a, b) on the CPU")
-    got = call_student(rbm_free_energy, v, w, a, b, what=what, expected=f"a tensor on {device}",
-                       hint=hint, errors=(RuntimeError, TypeError, ValueError))
-    got = expect_tensor(got, what=what, shape=(5,), hint=_F_SHAPE)
-    expect_device(got, device, what=what, hint=hint)
-    if not meta:
-        _expect_free_energy(got, _brute_force_free_energy(v, w, a, b), v, what=what)
 
 
 # ====================================================================== exercise 7.2
@@ -533,3 +377,217 @@ def _negatives_device(replay_negatives: Student, ctx: CheckContext) -> None:
         expect_close(got.cpu(), _explicit_steps(Quadratic(), {k: v.cpu() for k, v in inp.items()},
                                                 0.5, 0.1, 0.1, 1.0),
                      atol=1e-10, rtol=1e-10, what=what, hint=_N_HOW)
+
+
+# ====================================================================== exercise 7.3
+
+_T_HOW = ("each update: draw negatives from the replay buffer (restart ~5% from uniform noise "
+          "over the data's box), run 10-30 Langevin steps on them (clip the gradient), write "
+          "them back, then take an optimiser step on mean E(data) - mean E(negatives) plus a "
+          "small α (E(data)² + E(negatives)²). If the curve blows up, lower the step size or "
+          "raise α; if the samples miss a mode, run more Langevin steps.")
+_T_STEPS = 300
+_T_MEANS = ((-1.5, 0.0), (1.5, 0.5))
+_T_WEIGHTS = (0.6, 0.4)
+
+
+def _t_problem(ctx: CheckContext, stream: int) -> tuple[GaussianMixture, torch.Tensor,
+                                                        MLPEnergy]:
+    """The data (2000 points of a two-Gaussian mixture) and a seeded MLP energy."""
+    gm = GaussianMixture(torch.tensor(_T_MEANS), torch.tensor([0.4, 0.4]),
+                         torch.tensor(_T_WEIGHTS))
+    data = gm.sample(2000, generator=ctx.generator(stream))
+    torch.manual_seed(ctx.generator(stream + 1).initial_seed())
+    return gm, data, MLPEnergy(2, hidden=(64, 64))
+
+
+def _train(train_replay_ebm: Student, ctx: CheckContext, stream: int
+           ) -> tuple[GaussianMixture, torch.Tensor, MLPEnergy, list[float], torch.Tensor]:
+    """Run the student's loop (its parameter updates come back), then sample the trained
+    energy with the check's own chains: 600 chains from the box, 300 steps of
+    x ← x - 0.01 ∇E(x) + 0.05 ξ (the sampler of chapter 7's deep EBMs)."""
+    gm, data, energy = _t_problem(ctx, stream)
+    what = f"train_replay_ebm(energy, data, n_steps={_T_STEPS}, generator=...)"
+    losses = train_replay_ebm(energy, data.clone(), n_steps=_T_STEPS,
+                              generator=ctx.generator(stream + 2))
+    if not isinstance(losses, list) or len(losses) != _T_STEPS or not all(
+            isinstance(v, float) for v in losses):
+        fail(what, expected=f"a list of {_T_STEPS} floats (the loss of each update)",
+             got=f"{type(losses).__name__}" + (f" of length {len(losses)}"
+                                               if isinstance(losses, list) else ""),
+             hint="append float(loss) after each optimiser step and return the list.")
+    g = ctx.generator(stream + 3)
+    x0 = 6.0 * torch.rand(600, 2, generator=g) - 3.0
+    with single_thread():
+        samples = langevin(energy, x0, step_size=0.01, n_steps=300, noise_scale=0.05,
+                           generator=g, check_divergence=False).samples
+    return gm, data, energy, losses, samples
+
+
+@training_ex.check("the trained energy's samples reach the data: MMD < 0.04", points=5,
+                   timeout=60)
+def _t_mmd(train_replay_ebm: Student, ctx: CheckContext) -> None:
+    _, data, _, losses, samples = _train(train_replay_ebm, ctx, 0)
+    finite = bool(torch.isfinite(samples).all())
+    value = float(mmd(samples, data[:600])) if finite else math.inf
+    if not value < 0.04:
+        fail("the MMD between 600 Langevin samples of your trained energy (300 steps of "
+             "x ← x - 0.01 ∇E + 0.05 ξ from uniform noise on [-3, 3]²) and the data",
+             expected="< 0.04 (the reference loop reaches about 0.015)",
+             got=f"{value:.4f}; your learning curve: {curve_summary(losses)}", hint=_T_HOW)
+
+
+@training_ex.check("the samples sit on the data: 80 % near a mode, each mode with at least "
+                   "25 % of them", points=4, timeout=60)
+def _t_modes(train_replay_ebm: Student, ctx: CheckContext) -> None:
+    _, _, _, losses, samples = _train(train_replay_ebm, ctx, 10)
+    means = torch.tensor(_T_MEANS)
+    distance = torch.cdist(samples.float().nan_to_num(1e6), means)
+    near = distance.min(1).values < 1.2  # three standard deviations of a component
+    share = float(near.float().mean())
+    weights = (torch.bincount(distance[near].argmin(1), minlength=2).double()
+               / max(int(near.sum()), 1))
+    if share < 0.8 or not bool((weights >= 0.25).all()):
+        fail("the Langevin samples of your trained energy: the share within 1.2 of a mode "
+             "(three standard deviations), and the fraction of those at each mode",
+             expected="a share >= 0.8, and at least 0.25 at each of the two modes (the data "
+                      "have 0.6 and 0.4; short-run EBMs blur the weights, not the modes)",
+             got=f"share {share:.3f}, fractions {weights.numpy().round(3)}; your learning "
+                 f"curve: {curve_summary(losses)}",
+             hint=_T_HOW + " A loss that falls far below zero and stays there means the "
+                           "data's energy is pushed UP: check the sign of the contrast.")
+
+
+@training_ex.check("returns the learning curve, trains the parameters, leaves the data "
+                   "untouched", points=1, timeout=60)
+def _t_contract(train_replay_ebm: Student, ctx: CheckContext) -> None:
+    _, data, energy = _t_problem(ctx, 20)
+    expect_training_contract(train_replay_ebm, energy, data, ctx.generator(22), n_steps=5,
+                             what="train_replay_ebm(energy, data, n_steps=5, ...)")
+
+
+# ====================================================================== exercise 7.4
+
+_Z_HOW = ("for each hidden configuration h, E(v, h) is a quadratic in v: complete the square, "
+          "½‖v - a‖² - vᵀWh = ½‖v - (a + Wh)‖² - aᵀWh - ½‖Wh‖², and integrate the Gaussian "
+          "((2π)^{d/2}); then log Z = logsumexp over all h of "
+          "[bᵀh + aᵀWh + ½‖Wh‖²] + (d/2) log 2π.")
+
+
+def _gb_params(d: int, n_h: int, g: torch.Generator, scale: float = 1.0
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    w = scale * 0.7 * torch.randn(d, n_h, dtype=torch.float64, generator=g)
+    a = torch.randn(d, dtype=torch.float64, generator=g)
+    b = scale * 0.5 * torch.randn(n_h, dtype=torch.float64, generator=g)
+    return w, a, b
+
+
+def _gb_free_energy(v: torch.Tensor, w: torch.Tensor, a: torch.Tensor,
+                    b: torch.Tensor) -> torch.Tensor:
+    """F(v) = ½‖v - a‖² - Σ_j softplus(b_j + vᵀW_{:j}): the hidden units summed out."""
+    return 0.5 * (v - a).square().sum(-1) - torch.nn.functional.softplus(v @ w + b).sum(-1)
+
+
+def _quadrature_log_z(w: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+                      points: int) -> torch.Tensor:
+    """log ∫ e^{-F(v)} dv by the midpoint rule on a box around the mass (d = 1 or 2)."""
+    d = w.shape[0]
+    reach = 1.0 + a.abs().max() + w.abs().sum(1).max() + 8.0
+    t = torch.linspace(-float(reach), float(reach), points, dtype=torch.float64)
+    cell = float(t[1] - t[0]) ** d
+    v = t[:, None] if d == 1 else torch.cartesian_prod(t, t)
+    return torch.logsumexp(-_gb_free_energy(v, w, a, b), 0) + math.log(cell)
+
+
+def _z_variants(w: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> dict[str, float]:
+    """The usual slips in completing the square, for the hints."""
+    hs = all_binary_states(w.shape[1])
+    wh = hs @ w.T
+    d = w.shape[0]
+    base = hs @ b + wh @ a
+    half = 0.5 * d * math.log(2 * math.pi)
+    return {
+        "the square of the shifted mean is missing: completing the square leaves "
+        "+½‖Wh‖² in the exponent.": float(torch.logsumexp(base, 0)) + half,
+        "the Gaussian integral ∫ exp(-½‖v - μ‖²) dv is (2π)^{d/2}: add (d/2) log 2π.":
+            float(torch.logsumexp(base + 0.5 * wh.square().sum(1), 0)),
+        "the sign of ½‖Wh‖²: integrating exp(vᵀWh - ½‖v - a‖²) over v gives "
+        "(2π)^{d/2} exp(+aᵀWh + ½‖Wh‖²).":
+            float(torch.logsumexp(base - 0.5 * wh.square().sum(1), 0)) + half,
+    }
+
+
+def _log_z(gb_rbm_log_partition: Student, w: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+           what: str) -> torch.Tensor:
+    got = expect_tensor(gb_rbm_log_partition(w, a, b), what=what, shape=(),
+                        hint="return log Z as a 0-d tensor.")
+    return got
+
+
+def _expect_log_z(got: torch.Tensor, reference: torch.Tensor, w: torch.Tensor,
+                  a: torch.Tensor, b: torch.Tensor, what: str, tol: float) -> None:
+    hint = _Z_HOW
+    for text, value in _z_variants(w, a, b).items():
+        if math.isfinite(float(got)) and abs(float(got) - value) < tol:
+            hint = text
+    expect_close(got, reference, atol=tol, rtol=0, what=what, hint=hint)
+
+
+@log_z_ex.check("matches grid quadrature of exp(-F(v)) in one dimension (6 hidden units)",
+                points=3)
+def _z_one(gb_rbm_log_partition: Student, ctx: CheckContext) -> None:
+    w, a, b = _gb_params(1, 6, ctx.generator(0))
+    what = "gb_rbm_log_partition(W, a, b) for 1 visible and 6 hidden units"
+    got = _log_z(gb_rbm_log_partition, w, a, b, what)
+    _expect_log_z(got, _quadrature_log_z(w, a, b, 4001), w, a, b, what, 1e-6)
+
+
+@log_z_ex.check("matches grid quadrature in two dimensions (4 hidden units)", points=3)
+def _z_two(gb_rbm_log_partition: Student, ctx: CheckContext) -> None:
+    w, a, b = _gb_params(2, 4, ctx.generator(1))
+    what = "gb_rbm_log_partition(W, a, b) for 2 visible and 4 hidden units"
+    got = _log_z(gb_rbm_log_partition, w, a, b, what)
+    _expect_log_z(got, _quadrature_log_z(w, a, b, 701), w, a, b, what, 1e-5)
+
+
+@log_z_ex.check("matches a Monte Carlo estimate in five dimensions (5 SE)", points=2)
+def _z_five(gb_rbm_log_partition: Student, ctx: CheckContext) -> None:
+    # Importance sampling with q = N(a, 2² I): Z = E_q[e^{-F(v)} / q(v)].
+    g = ctx.generator(2)
+    w, a, b = _gb_params(5, 3, g, scale=0.6)
+    n = 200_000
+    v = a + 2.0 * torch.randn(n, 5, dtype=torch.float64, generator=g)
+    log_q = (-0.5 * ((v - a) / 2.0).square() - math.log(2.0)
+             - 0.5 * math.log(2 * math.pi)).sum(1)
+    log_ratio = -_gb_free_energy(v, w, a, b) - log_q
+    shift = log_ratio.max()
+    ratio = (log_ratio - shift).exp()
+    estimate = shift + ratio.mean().log()
+    se = float(ratio.std() / ratio.mean()) / math.sqrt(n)  # delta method on log
+    what = "gb_rbm_log_partition(W, a, b) for 5 visible and 3 hidden units"
+    got = _log_z(gb_rbm_log_partition, w, a, b, what)
+    _expect_log_z(got, estimate, w, a, b, what + " (importance sampling, 200 000 draws)",
+                  5 * se)
+
+
+@log_z_ex.check("finite and exact for weights so large that exp overflows", points=1)
+def _z_large(gb_rbm_log_partition: Student, ctx: CheckContext) -> None:
+    w, a, b = _gb_params(1, 10, ctx.generator(3), scale=30.0)
+    what = "gb_rbm_log_partition(W, a, b) with weights of size ~20 (exponents of size ~5000)"
+    got = _log_z(gb_rbm_log_partition, w, a, b, what)
+    expect_finite(got, what=what, hint="sum the 2^{n_h} terms with torch.logsumexp, never "
+                  "by exponentiating them.")
+    _expect_log_z(got, _quadrature_log_z(w, a, b, 40001), w, a, b, what, 1e-3)
+
+
+@log_z_ex.check("a 0-d tensor of the weights' dtype; inputs untouched", points=1)
+def _z_contract(gb_rbm_log_partition: Student, ctx: CheckContext) -> None:
+    w, a, b = (t.float() for t in _gb_params(1, 3, ctx.generator(4)))
+    copies = [t.clone() for t in (w, a, b)]
+    what = "gb_rbm_log_partition(W, a, b) in float32"
+    got = _log_z(gb_rbm_log_partition, w, a, b, what)
+    expect_tensor(got, what=what, dtype=torch.float32, hint="keep the dtype of the weights.")
+    for name, t, c in zip(("W", "a", "b"), (w, a, b), copies, strict=True):
+        expect_unchanged(t, c, what=name)
+    reference = _quadrature_log_z(w.double(), a.double(), b.double(), 4001)
+    expect_close(got.double(), reference, atol=1e-4, rtol=0, what=what, hint=_Z_HOW)
