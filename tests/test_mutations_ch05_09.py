@@ -24,6 +24,10 @@ CASES = [
     ("ch05.py", "denoising_score_matching", "5.2", {}),
     ("ch05.py", "score_matching_fit", "5.3", {}),
     ("ch06.py", "annealed_step_sizes", "6.1", {}),
+    ("ch06.py", "smoothed_mixture_score", "6.2", {
+        "2 * math.pi -> 3 * math.pi": "a constant of every component, cancelled by softmax",
+        "2 * math.pi * var -> 2 / math.pi * var": "the same: log(2/π) cancels in the softmax",
+    }),
     ("ch06.py", "design_schedule", "6.3", {
         "0.1 * sigma_min ** 2 -> 0.2 * sigma_min ** 2": "another working schedule (a base "
         "step twice as large is still stable and accurate): the design task accepts it",
