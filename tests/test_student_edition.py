@@ -1,9 +1,10 @@
 """The student edition (``make student``): no model solution anywhere, hints kept.
 
 The solution texts come from the instructor sources (the ``<details class="solution">``
-blocks of the notebooks, and the cells tagged ``solution``). Each is cut into phrases of plain words, found in the instructor
-site first (so the search can fail), then searched for in every page, source, notebook and
-the search index of the student site, and in the notebooks of its launch branch.
+blocks of the notebooks, and the cells tagged ``solution``). Each is cut into phrases of
+plain words, found in the instructor site first (so the search can fail), then searched for
+in every page, source, notebook and the search index of the student site, and in the
+notebooks of its launch branch.
 """
 
 from __future__ import annotations
