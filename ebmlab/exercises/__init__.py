@@ -102,6 +102,9 @@ mistake to ``tests/wrong_solutions/chNN.py``; the generic tests prove that the s
 0, the solution full marks (also on fresh instances) and the mistake loses points with
 messages. Hidden checks for an existing exercise go in an instructor's bank file:
 ``get_exercise("2.1").check("...", points=2)(a_check)``, loaded with ``--bank``.
+CONTRIBUTING.md walks through a new exercise end to end: the written part's model solution
+(a ``<details class="solution">`` block), the points table of the exercises page and the
+mutation cases.
 """
 
 from ._confine import Limits
