@@ -619,8 +619,10 @@ pcd_ex = register("4.4", "Train an RBM by persistent contrastive divergence",
 #: Exercise 4.4: the training run of the band checks (bars and stripes, 3 x 3 pixels).
 PCD_HIDDEN, PCD_CHAINS, PCD_STEPS, PCD_LR = 8, 100, 1000, 0.5
 #: Exercise 4.4: the bands of the exact mean log-likelihood per row after training. The
-#: data's own entropy bound is -log 14 = -2.64; independent pixels reach -6.24.
-PCD_BANDS = (-4.0, -3.4)
+#: data's own entropy bound is -log 14 = -2.64; independent pixels reach -6.24. A correct
+#: step ends at -3.34 (median over 400 sampling seeds; the lowest -3.48, 2 % below -3.40),
+#: so the upper band sits 0.12 nats under the lowest run seen.
+PCD_BANDS = (-4.0, -3.6)
 _PCD_EVERY = 100
 
 _PCD_PROTOCOL = ("one step: advance every persistent chain by one block-Gibbs sweep "
