@@ -65,8 +65,10 @@ def train_ncsn(model: torch.nn.Module, data: torch.Tensor, sigmas: torch.Tensor,
     Each update draws 256 points, one level per point uniformly from the ladder, the noise
     :math:`\epsilon`, and minimises :math:`\overline{\tfrac12\|\sigma s_\theta(x + \sigma\epsilon,
     \sigma) + \epsilon\|^2}`, the denoising loss weighted by :math:`\lambda(\sigma) = \sigma^2`.
+    Adam's learning rate decays linearly to 0 over the run.
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: 1 - t / n_steps)
     losses = []
     for _ in range(n_steps):
         x = data[torch.randint(data.shape[0], (256,), generator=generator)]
@@ -77,5 +79,6 @@ def train_ncsn(model: torch.nn.Module, data: torch.Tensor, sigmas: torch.Tensor,
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        schedule.step()
         losses.append(float(loss.detach()))
     return losses

@@ -14,6 +14,7 @@ r"""Training: one loop, :func:`fit`, and the methods of the course.
 """
 
 from .callbacks import AISLogLikelihood, ExactLogLikelihood, GridKL
+from .distributed import DistributedTimeoutError
 from .guard import TrainingDivergedError
 from .history import History
 from .loop import fit
@@ -40,6 +41,7 @@ __all__ = [
     "AISLogLikelihood",
     "ContrastiveDivergence",
     "DenoisingScoreMatching",
+    "DistributedTimeoutError",
     "ExactLogLikelihood",
     "ExactMLE",
     "GridKL",

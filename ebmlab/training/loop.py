@@ -170,7 +170,7 @@ def fit(
         restored to the last parameters known to be good (see
         ``ebmlab.training.guard``; the optimiser's state is not restored); the error
         carries the history so far.
-    ebmlab.training.distributed.DistributedTimeoutError
+    DistributedTimeoutError
         In data-parallel training, when another process stopped or hung (after the
         process group's timeout).
 

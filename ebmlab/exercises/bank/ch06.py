@@ -26,7 +26,7 @@ recover the mixture weights (within 0.05) and the spread of each component (with
 Exercise 6.4 (training): a noise-conditional score network trained by the student's
 multi-level denoising loop on Song & Ermon's 0.8/0.2 two-Gaussian problem; the check samples
 it with its own annealed Langevin schedule and grades where the samples sit and the mode
-weights they recover (within 0.1), showing the learning curve.
+weights they recover (within 0.15), showing the learning curve.
 """
 
 from __future__ import annotations
@@ -487,15 +487,17 @@ def _ncsn_on_data(train_ncsn: Student, ctx: CheckContext) -> None:
                    f"{share:.1%} near a mode, {counts.tolist()} at the two modes", losses)
 
 
-@ncsn_ex.check("the annealed samples recover the weights 0.8 / 0.2 (within 0.1)", points=5,
+@ncsn_ex.check("the annealed samples recover the weights 0.8 / 0.2 (within 0.15)", points=5,
                timeout=60)
 def _ncsn_weights(train_ncsn: Student, ctx: CheckContext) -> None:
     samples, losses = _ncsn_samples(train_ncsn, ctx, 80)
     label = torch.cdist(samples.nan_to_num(1e6), torch.tensor(_NCSN_MEANS)).argmin(1)
     weight = float((label == 0).float().mean())
-    if not abs(weight - 0.8) < 0.1:
+    # A correct loop recovers 0.74-0.85 (12 seeds; 1000 samples alone give ±0.013); chains
+    # that cannot cross between the modes keep the uniform start's 0.5.
+    if not abs(weight - 0.8) < 0.15:
         _ncsn_fail("the fraction of 1000 annealed samples of your trained network nearest the "
-                   "mode of weight 0.8", "0.8 within 0.1", f"{weight:.3f}", losses)
+                   "mode of weight 0.8", "0.8 within 0.15", f"{weight:.3f}", losses)
 
 
 @ncsn_ex.check("returns the learning curve, trains in place, leaves the data untouched",
