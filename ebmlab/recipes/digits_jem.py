@@ -36,6 +36,11 @@ does not depend on the thread count; the full run takes a few CPU minutes::
     python -m ebmlab.recipes.digits_jem --dataset mnist --device cuda --out mnist_jem.pt
     python -m ebmlab.recipes.digits_jem --ablation            # the stabiliser study
 
+Under ``torchrun`` the same recipe trains data-parallel (:func:`train`: ``batch_size`` is the
+global batch and ``buffer_size`` the global buffer, each process keeps its share)::
+
+    torchrun --nproc_per_node=4 -m ebmlab.recipes.digits_jem --dataset mnist --device cuda
+
 The checkpoint (about 400 kB) holds ``config`` (:data:`CONFIG`, with the steps run), the
 network's ``state_dict``, ``buffer`` (the first ``n_saved`` replay-buffer states),
 ``history`` (per step: the cross-entropy and the mean energies of the data and of the
@@ -61,6 +66,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
@@ -69,8 +75,9 @@ from ..data import digits, iterate_minibatches
 from ..energies import ConvClassifierEnergy
 from ..metrics import auroc, mmd
 from ..samplers import ReplayBuffer, langevin
+from ..training.distributed import DataParallel
 from ..utils import make_generator, seed_torch
-from ._cli import recipe_parser
+from ._cli import join_process_group, recipe_parser
 from ._schedule import single_threaded
 from ._store import (
     Trained,
@@ -316,6 +323,18 @@ def train(config: dict[str, Any] = CONFIG, *, steps: int | None = None,
           with_metrics: bool = True, progress: bool = False) -> dict[str, Any]:
     """Train from scratch; deterministic on the CPU (single-threaded).
 
+    Under a ``torch.distributed`` process group of :math:`W > 1` processes (``torchrun``)
+    the training is data-parallel, as in :func:`~ebmlab.training.fit`: rank 0's initial
+    weights and generator are broadcast; every process draws the same order of global
+    batches of ``config["batch_size"]`` and takes its rows (:math:`n_r` of :math:`B`); it
+    keeps its share of the ``config["buffer_size"]`` chains, continued with noise from its
+    own generator, so each process makes :math:`n_r` negatives; the gradients are summed
+    with weights :math:`n_r/B` (the gradient of the global batch's loss) before every Adam
+    step, so every process holds the same network. The divergence check is collective, the
+    history is the weighted sum of the processes' parts, ``buffer`` holds the first
+    ``n_saved`` chains of the global buffer, and only rank 0 evaluates (the other processes
+    return empty ``metrics``). Each process runs single-threaded.
+
     Parameters
     ----------
     config : dict
@@ -341,6 +360,15 @@ def train(config: dict[str, Any] = CONFIG, *, steps: int | None = None,
         ``n_saved`` replay-buffer states), ``history`` (``(steps, 3)``: cross-entropy, mean
         energy of the data and of the negatives at every step) and ``metrics``
         (:func:`evaluate` on the test set).
+
+    Raises
+    ------
+    ValueError
+        If ``steps`` is not positive, the images do not have the configured size, or (in a
+        process group) ``batch_size`` or ``buffer_size`` is smaller than the number of
+        processes.
+    DivergedError
+        If the loss became non-finite (on any process).
     """
     steps = config["steps"] if steps is None else int(steps)
     if steps < 1:
@@ -352,13 +380,22 @@ def train(config: dict[str, Any] = CONFIG, *, steps: int | None = None,
         raise ValueError(f"the configuration expects images of shape (1, {size}, {size}), the "
                          f"data hold {data.image_shape}.")
     device = torch.device(device)
+    parallel = DataParallel.current()
+    if parallel is not None:
+        _check_shares(config, parallel.world_size)
     with single_threaded():
         seed_torch(config["seed"])
         model = make_model(config).to(device)
         x_train, y_train = data.x_train.to(device), data.y_train.to(device)
         generator = make_generator(config["seed"] + 1)   # on the CPU, for every device
-        buffer = ReplayBuffer(config["buffer_size"], _uniform_images(data.image_shape, device),
-                              reinit_prob=config["reinit_prob"], generator=generator)
+        chains = generator                               # one process: one random stream
+        buffer_size = config["buffer_size"]
+        if parallel is not None:
+            generator = parallel.broadcast_start(model, generator)  # the batch order
+            chains = parallel.rank_generator(generator)  # this process's chains and noise
+            buffer_size = len(range(buffer_size)[parallel.rows(buffer_size)])
+        buffer = ReplayBuffer(buffer_size, _uniform_images(data.image_shape, device),
+                              reinit_prob=config["reinit_prob"], generator=chains)
         optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"],
                                      weight_decay=config["weight_decay"])
         history: list[Tensor] = []
@@ -366,14 +403,19 @@ def train(config: dict[str, Any] = CONFIG, *, steps: int | None = None,
         while len(history) < steps:
             for x, y in iterate_minibatches((x_train, y_train), config["batch_size"],
                                             generator=generator, drop_last=True):
-                x_neg = negatives(model, buffer, len(x), config, generator)
+                share = 1.0
+                if parallel is not None:
+                    (x, share), (y, _) = parallel.share(x), parallel.share(y)
+                x_neg = negatives(model, buffer, len(x), config, chains)
                 loss, parts = jem_loss(model, x, y, x_neg, alpha=config["alpha"])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if parallel is not None:
+                    parallel.average_gradients(list(model.parameters()), share)
                 optimizer.step()
-                history.append(parts)
+                history.append(parts if parallel is None else share * parts)
                 bar.update(1)
-                if len(history) % 100 == 0 and not bool(torch.isfinite(parts).all()):
+                if len(history) % 100 == 0 and not _all_finite(parts, parallel):
                     raise DivergedError(
                         f"the JEM loss became non-finite by step {len(history)}: lower the "
                         "Langevin step_size or the learning rate, or raise alpha.")
@@ -381,14 +423,39 @@ def train(config: dict[str, Any] = CONFIG, *, steps: int | None = None,
                     break
         bar.close()
         frozen(model)
-        metrics = evaluate(model, data, config) if with_metrics else {}
+        saved = buffer.data[: config["n_saved"]].cpu()
+        trace = torch.stack(history)
+        if parallel is not None:
+            trace = parallel.combine(trace.reshape(-1), trace.numel()).view_as(trace)
+            shares = parallel.gather(saved)
+            saved = torch.cat(shares)[: config["n_saved"]] if shares is not None else saved
+        main_process = parallel is None or parallel.is_main
+        metrics = evaluate(model, data, config) if with_metrics and main_process else {}
     return {
         "config": config,
         "state_dict": cpu_state(model),
-        "buffer": buffer.data[: config["n_saved"]].cpu().clone(),
-        "history": torch.stack(history).float().cpu(),
+        "buffer": saved.clone(),
+        "history": trace.float().cpu(),
         "metrics": metrics,
     }
+
+
+def _check_shares(config: dict[str, Any], world_size: int) -> None:
+    """Every process gets at least one example of each batch and one chain of the buffer."""
+    for key in ("batch_size", "buffer_size"):
+        if config[key] < world_size:
+            raise ValueError(
+                f"{key}={config[key]} is smaller than the {world_size} processes training "
+                f"together; {key} is global (each process keeps its share): pass at least "
+                f"{key}={world_size}.")
+
+
+def _all_finite(parts: Tensor, parallel: DataParallel | None) -> bool:
+    """Whether the loss parts are finite on this process (on every process, in a group)."""
+    bad = (~torch.isfinite(parts)).any().to(parts.dtype).reshape(1)
+    if parallel is not None:
+        bad = parallel.combine(bad, n_sums=0)
+    return not bool(bad.item())
 
 
 def shifted_digits(x: Tensor) -> dict[str, Tensor]:
@@ -568,24 +635,43 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                              f"({ABLATION_STEPS} steps each by default)")
     parser.set_defaults(out=None)
     args = parser.parse_args(argv)
+    if args.ablation and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        parser.error("--ablation trains its variants one after another in one process; "
+                     "run it with python -m, not torchrun")
     start = time.perf_counter()
     if args.ablation:
         if args.dataset != "digits" or args.seed is not None:
             parser.error("--ablation studies the shipped digits configuration only")
         result = ablate(args.steps, progress=args.progress)
         out = args.out or Path(_ABLATION_NAME)
-    else:
-        config = dict(MNIST_CONFIG if args.dataset == "mnist" else CONFIG)
-        if args.seed is not None:
-            config["seed"] = args.seed
+        result["train_seconds"] = time.perf_counter() - start
+        write_checkpoint(result, out)
+        print(f"digits_jem: done in {result['train_seconds']:.0f} s; wrote {out}", flush=True)
+        return result
+    config = dict(MNIST_CONFIG if args.dataset == "mnist" else CONFIG)
+    if args.seed is not None:
+        config["seed"] = args.seed
+    out = args.out or Path(f"{'digits' if args.dataset == 'digits' else 'mnist'}_jem.pt")
+    device = join_process_group(args.device)
+    parallel = DataParallel.current()
+    main_process = parallel is None or parallel.is_main
+    try:
+        if parallel is not None and not parallel.is_main:
+            parallel.barrier("rank 0's download of the data set")  # then read rank 0's copy
         data = make_data(config, root=args.data_root)
-        result = train(config, steps=args.steps, data=data, device=args.device,
-                       progress=args.progress)
-        out = args.out or Path(f"{'digits' if args.dataset == 'digits' else 'mnist'}_jem.pt")
-    result["train_seconds"] = time.perf_counter() - start
-    write_checkpoint(result, out)
-    print(f"digits_jem: done on {args.device} in {result['train_seconds']:.0f} s; wrote {out}",
-          flush=True)
+        if parallel is not None and parallel.is_main:
+            parallel.barrier("rank 0's download of the data set")
+        result = train(config, steps=args.steps, data=data, device=device,
+                       progress=args.progress and main_process)
+        result["train_seconds"] = time.perf_counter() - start
+        if main_process:
+            write_checkpoint(result, out)
+            processes = f" x {parallel.world_size} processes" if parallel else ""
+            print(f"digits_jem: done on {device}{processes} in "
+                  f"{result['train_seconds']:.0f} s; wrote {out}", flush=True)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
     return result
 
 
