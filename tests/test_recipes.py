@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import types
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import torch
@@ -505,3 +507,34 @@ def test_digits_jem_ablation_rejects_bad_input_with_a_clear_error(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a torch file")
     with pytest.raises(ValueError, match="cannot be read"):
         digits_jem.load_ablation(tmp_path / "junk.pt")
+
+
+class _FakeMNIST:
+    """Stands in for ``torchvision.datasets.MNIST``: 5 training or 3 test digits of known
+    grey levels, and a record of each call (root, split, download)."""
+
+    calls: ClassVar[list[tuple[str, bool, bool]]] = []
+
+    def __init__(self, root: str, train: bool, download: bool) -> None:
+        _FakeMNIST.calls.append((root, train, download))
+        n = 5 if train else 3
+        self.data = torch.arange(n * 28 * 28).reshape(n, 28, 28).remainder(256).to(torch.uint8)
+        self.targets = torch.arange(n) % 10
+
+
+def test_mnist_loaders_of_both_recipes_read_torchvision_s_digits(monkeypatch, tmp_path):
+    datasets = types.ModuleType("torchvision.datasets")
+    datasets.MNIST = _FakeMNIST  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "torchvision", types.ModuleType("torchvision"))
+    monkeypatch.setitem(sys.modules, "torchvision.datasets", datasets)
+    _FakeMNIST.calls.clear()
+    vectors = digits_ebm.mnist(tmp_path)
+    labelled = digits_jem.mnist(tmp_path)
+    assert _FakeMNIST.calls == [(str(tmp_path), True, True), (str(tmp_path), True, True),
+                                (str(tmp_path), False, True)]
+    expected = _FakeMNIST(str(tmp_path), True, False).data.float() / 255
+    assert vectors.dtype == torch.float32 and vectors.shape == (5, 784)
+    torch.testing.assert_close(vectors, expected.reshape(5, 784), rtol=0, atol=0)
+    torch.testing.assert_close(labelled.x_train, expected.unsqueeze(1), rtol=0, atol=0)
+    assert labelled.x_test.shape == (3, 1, 28, 28) and labelled.y_test.tolist() == [0, 1, 2]
+    assert labelled.y_train.dtype == torch.int64 and labelled.image_shape == (1, 28, 28)

@@ -20,7 +20,8 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ import torch.distributed as dist
 
 from ._store import write_checkpoint
 
-__all__ = ["run_recipe"]
+__all__ = ["is_main_process", "process_group", "recipe_parser", "run_recipe", "save_and_report"]
 
 
 def _positive_int(text: str) -> int:
@@ -141,22 +142,42 @@ def run_recipe(name: str, doc: str, train: Callable[..., dict[str, Any]],
     if resumable:
         state = training_state(args.out)
         options.update(checkpoint=state, resume=state if args.resume else None)
-    device = join_process_group(args.device)
-    main_process = not dist.is_initialized() or dist.get_rank() == 0
-    start = time.perf_counter()
-    try:
+    with process_group(args.device) as device:
+        start = time.perf_counter()
         checkpoint = train(config, **options, device=device,
-                           progress=args.progress and main_process)
+                           progress=args.progress and is_main_process())
         checkpoint.setdefault("train_seconds", time.perf_counter() - start)
-        if main_process:
-            write_checkpoint(checkpoint, args.out)
-            processes = f" x {dist.get_world_size()} processes" if dist.is_initialized() else ""
-            print(f"{name}: trained on {device}{processes} in "
-                  f"{_total(checkpoint['train_seconds']):.0f} s; wrote {args.out}", flush=True)
+        save_and_report(name, checkpoint, args.out, device)
+    return checkpoint
+
+
+@contextmanager
+def process_group(device: torch.device) -> Iterator[torch.device]:
+    """Join the process group under ``torchrun`` (:func:`join_process_group`) for the body,
+    which gets this process's device, and leave it afterwards (also after an error)."""
+    device = join_process_group(device)
+    try:
+        yield device
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
-    return checkpoint
+
+
+def is_main_process() -> bool:
+    """Whether this process shows progress and writes (alone, or rank 0 of a group)."""
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
+def save_and_report(name: str, checkpoint: dict[str, Any], out: Path,
+                    device: torch.device) -> None:
+    """On the main process: write ``checkpoint`` to ``out`` atomically and say where, on
+    what, and in how long (``checkpoint["train_seconds"]``)."""
+    if not is_main_process():
+        return
+    write_checkpoint(checkpoint, out)
+    processes = f" x {dist.get_world_size()} processes" if dist.is_initialized() else ""
+    print(f"{name}: trained on {device}{processes} in "
+          f"{_total(checkpoint['train_seconds']):.0f} s; wrote {out}", flush=True)
 
 
 def _total(seconds: float | dict[str, float]) -> float:

@@ -1,15 +1,13 @@
 """How the recipes run: single-threaded, and in two phases of Adam with their prefixes.
 
-Every recipe trains on one thread (:func:`single_threaded`), so that its result does not
-depend on the machine's thread count. The score-matching recipes train with Adam at a
-learning rate ``lr`` for ``steps`` steps, then lower it to ``fine_lr`` for ``fine_steps``
-more steps with the same optimiser state (:func:`fit_two_phases`).
+Every recipe trains on one thread (:func:`ebmlab.utils.single_threaded`), so that its
+result does not depend on the machine's thread count. The score-matching recipes train
+with Adam at a learning rate ``lr`` for ``steps`` steps, then lower it to ``fine_lr`` for
+``fine_steps`` more steps with the same optimiser state (:func:`fit_two_phases`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -17,18 +15,7 @@ from torch import nn
 
 from ..training import fit
 
-__all__ = ["fit_two_phases", "prefix_config", "single_threaded"]
-
-
-@contextmanager
-def single_threaded() -> Iterator[None]:
-    """Run the body with one torch thread, then restore the thread count."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+__all__ = ["fit_two_phases", "prefix_config"]
 
 
 def prefix_config(config: dict[str, Any], steps: int | None) -> dict[str, Any]:

@@ -43,9 +43,9 @@ from ..energies import MLPEnergy
 from ..objectives import contrastive_loss
 from ..samplers import langevin
 from ..training import MCMCReplay, fit
-from ..utils import make_generator
+from ..utils import make_generator, single_threaded
 from ._cli import run_recipe
-from ._schedule import single_threaded
+from ._mnist import load_mnist
 from ._store import Trained, cpu_state, frozen, read_checkpoint
 
 __all__ = ["CONFIG", "FULL", "BoundedReplay", "load_checkpoint", "main", "make_data",
@@ -112,21 +112,16 @@ def make_data(config: dict[str, Any] = CONFIG) -> torch.Tensor:
 
 def mnist(root: str | os.PathLike[str]) -> torch.Tensor:
     """MNIST's training images as float32 vectors ``(60000, 784)`` in [0, 1], downloaded by
-    torchvision into ``root`` the first time.
+    torchvision into ``root`` the first time (under ``torchrun``, by rank 0 first).
 
     Raises
     ------
     ModuleNotFoundError
         If torchvision is not installed (the message says how to install it).
     """
-    try:
-        from torchvision.datasets import MNIST
-    except ModuleNotFoundError:
-        raise ModuleNotFoundError(
-            "--full trains on MNIST, which torchvision downloads: install it with "
-            "`pip install torchvision` (the build matching your torch), then rerun.") from None
-    images = MNIST(str(root), train=True, download=True).data
-    return images.reshape(len(images), -1).float().div_(255)
+    images, _ = load_mnist(root, train=True, option="--full",
+                           offline="train on the offline 8x8 digits without --full")
+    return images.reshape(len(images), -1)
 
 
 def make_model(config: dict[str, Any] = CONFIG) -> MLPEnergy:

@@ -66,7 +66,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
@@ -76,16 +75,15 @@ from ..energies import ConvClassifierEnergy
 from ..metrics import auroc, mmd
 from ..samplers import ReplayBuffer, langevin
 from ..training.distributed import DataParallel
-from ..utils import make_generator, seed_torch
-from ._cli import join_process_group, recipe_parser
-from ._schedule import single_threaded
+from ..utils import make_generator, seed_torch, single_threaded
+from ._cli import is_main_process, process_group, recipe_parser, save_and_report
+from ._mnist import load_mnist
 from ._store import (
     Trained,
     cpu_state,
     frozen,
     load_torch_file,
     read_checkpoint,
-    write_checkpoint,
 )
 
 __all__ = [
@@ -223,25 +221,19 @@ def _digits_split(test_size: int, split_seed: int) -> LabelledImages:
 def mnist(root: str | Path = "data") -> LabelledImages:
     """MNIST (60,000 training and 10,000 test digits, 28×28, scaled to ``[0, 1]``).
 
-    Downloaded into ``root`` through :mod:`torchvision` on first use.
+    Downloaded into ``root`` through :mod:`torchvision` on first use (under ``torchrun``,
+    by rank 0 first).
 
     Raises
     ------
-    ImportError
+    ModuleNotFoundError
         If torchvision is not installed (it is not a dependency of ebmlab).
     """
-    try:
-        from torchvision.datasets import MNIST
-    except ImportError as err:
-        raise ImportError(
-            "--dataset mnist needs torchvision, which is not installed: run `pip install "
-            "torchvision` on a machine with a network connection (MNIST is downloaded on first "
-            "use), or train on the offline 8x8 digits with --dataset digits.") from err
-    parts = []
-    for train in (True, False):
-        ds = MNIST(str(root), train=train, download=True)
-        parts += [(ds.data.float() / 255.0).unsqueeze(1), ds.targets.long()]
-    return LabelledImages(*parts)
+    offline = "train on the offline 8x8 digits with --dataset digits"
+    return LabelledImages(*load_mnist(root, train=True, option="--dataset mnist",
+                                      offline=offline),
+                          *load_mnist(root, train=False, option="--dataset mnist",
+                                      offline=offline))
 
 
 def make_data(config: dict[str, Any] = CONFIG, *, root: str | Path = "data") -> LabelledImages:
@@ -645,33 +637,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         result = ablate(args.steps, progress=args.progress)
         out = args.out or Path(_ABLATION_NAME)
         result["train_seconds"] = time.perf_counter() - start
-        write_checkpoint(result, out)
-        print(f"digits_jem: done in {result['train_seconds']:.0f} s; wrote {out}", flush=True)
+        save_and_report("digits_jem", result, out, torch.device("cpu"))
         return result
     config = dict(MNIST_CONFIG if args.dataset == "mnist" else CONFIG)
     if args.seed is not None:
         config["seed"] = args.seed
     out = args.out or Path(f"{'digits' if args.dataset == 'digits' else 'mnist'}_jem.pt")
-    device = join_process_group(args.device)
-    parallel = DataParallel.current()
-    main_process = parallel is None or parallel.is_main
-    try:
-        if parallel is not None and not parallel.is_main:
-            parallel.barrier("rank 0's download of the data set")  # then read rank 0's copy
+    with process_group(args.device) as device:
         data = make_data(config, root=args.data_root)
-        if parallel is not None and parallel.is_main:
-            parallel.barrier("rank 0's download of the data set")
         result = train(config, steps=args.steps, data=data, device=device,
-                       progress=args.progress and main_process)
+                       progress=args.progress and is_main_process())
         result["train_seconds"] = time.perf_counter() - start
-        if main_process:
-            write_checkpoint(result, out)
-            processes = f" x {parallel.world_size} processes" if parallel else ""
-            print(f"digits_jem: done on {device}{processes} in "
-                  f"{result['train_seconds']:.0f} s; wrote {out}", flush=True)
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        save_and_report("digits_jem", result, out, device)
     return result
 
 

@@ -28,9 +28,8 @@ import torch
 from ..data import binarized_digits
 from ..energies import RBM
 from ..training import ContrastiveDivergence, fit
-from ..utils import make_generator
+from ..utils import make_generator, single_threaded
 from ._cli import run_recipe
-from ._schedule import single_threaded
 from ._store import Trained, cpu_state, frozen, read_checkpoint
 
 __all__ = ["CONFIG", "data_log_odds", "load_checkpoint", "main", "make_data", "make_model",

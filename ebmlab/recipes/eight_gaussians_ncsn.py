@@ -27,9 +27,9 @@ import torch
 
 from ..data import eight_gaussians
 from ..energies import GaussianMixture, NoiseConditionalScoreNet
-from ..utils import make_generator
+from ..utils import make_generator, single_threaded
 from ._cli import run_recipe
-from ._schedule import fit_two_phases, prefix_config, single_threaded
+from ._schedule import fit_two_phases, prefix_config
 from ._store import Trained, cpu_state, frozen, read_checkpoint
 
 __all__ = ["CONFIG", "load_checkpoint", "main", "make_data", "make_model", "sigmas",

@@ -43,12 +43,12 @@ from torch import nn
 from ...energies import GaussianMixture, MLPEnergy
 from ...metrics import kl_divergence_grid
 from ...objectives import denoising_score_matching_loss, score_matching_loss
-from ...utils import randn_like
+from ...utils import randn_like, single_threaded
 from .._registry import register
 from .._student import CheckContext, ProbeError, Student
 from ..expect import expect_close, expect_tensor, fail
 from ._common import Plain, parameter_gradients
-from ._training import curve_summary, expect_training_contract, single_thread
+from ._training import curve_summary, expect_losses, expect_training_contract
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
 
@@ -522,12 +522,9 @@ def _ssm_kl(train_sliced_score_matching: Student, ctx: CheckContext, stream: int
     gm, data, energy = _ssm_problem(ctx, stream)
     losses = train_sliced_score_matching(energy, data.clone(), n_steps=_SSM_STEPS,
                                          generator=ctx.generator(stream + 2))
-    if not isinstance(losses, list) or len(losses) != _SSM_STEPS or not all(
-            isinstance(v, float) for v in losses):
-        fail(f"train_sliced_score_matching(energy, data, n_steps={_SSM_STEPS}, ...)",
-             expected=f"a list of {_SSM_STEPS} floats (the loss of each update)",
-             got=type(losses).__name__, hint="append float(loss) after each update.")
-    with single_thread():
+    expect_losses(losses, _SSM_STEPS,
+                  f"train_sliced_score_matching(energy, data, n_steps={_SSM_STEPS}, ...)")
+    with single_threaded():
         kl = float(kl_divergence_grid(gm, energy, bounds=_SSM_BOUNDS, resolution=120))
     return (kl if math.isfinite(kl) else math.inf), losses
 

@@ -38,11 +38,11 @@ import torch
 
 from ...energies import GaussianMixture, NoiseConditionalScoreNet
 from ...samplers import annealed_langevin
-from ...utils import make_generator, randn_like
+from ...utils import make_generator, randn_like, single_threaded
 from .._registry import register
 from .._student import CheckContext, Student
 from ..expect import expect_close, expect_finite, expect_tensor, fail
-from ._training import curve_summary, expect_training_contract, single_thread
+from ._training import curve_summary, expect_losses, expect_training_contract
 
 steps_ex = register("6.1", "Annealed Langevin's step schedule", function="annealed_step_sizes")
 schedule_ex = register("6.3", "Design an annealing schedule", function="design_schedule")
@@ -374,7 +374,7 @@ def _run_schedule(design_schedule: Student, ctx: CheckContext, stream: int
     sigmas, step, n_steps = _schedule(design_schedule, mixture)
     g = ctx.generator(stream + 1)
     x0 = 24.0 * torch.rand(2000, 2, dtype=torch.float64, generator=g) - 12.0
-    with single_thread():
+    with single_threaded():
         samples = annealed_langevin(ExactSmoothedScore(mixture), x0, sigmas, step_size=step,
                                     n_steps_per_level=n_steps, generator=g,
                                     check_divergence=False).samples
@@ -453,14 +453,11 @@ def _ncsn_samples(train_ncsn: Student, ctx: CheckContext, stream: int
     data, sigmas, model = _ncsn_problem(ctx, stream)
     losses = train_ncsn(model, data.clone(), sigmas.clone(), n_steps=_NCSN_STEPS,
                         generator=ctx.generator(stream + 2))
-    if not isinstance(losses, list) or len(losses) != _NCSN_STEPS or not all(
-            isinstance(v, float) for v in losses):
-        fail(f"train_ncsn(model, data, sigmas, n_steps={_NCSN_STEPS}, ...)",
-             expected=f"a list of {_NCSN_STEPS} floats (the loss of each update)",
-             got=type(losses).__name__, hint="append float(loss) after each update.")
+    expect_losses(losses, _NCSN_STEPS,
+                  f"train_ncsn(model, data, sigmas, n_steps={_NCSN_STEPS}, ...)")
     g = ctx.generator(stream + 3)
     x0 = 8.0 * torch.rand(1000, 2, generator=g) - 4.0
-    with torch.no_grad(), single_thread():
+    with torch.no_grad(), single_threaded():
         samples = annealed_langevin(_TrainedScore(model), x0, sigmas, step_size=0.002,
                                     n_steps_per_level=100, generator=g,
                                     check_divergence=False).samples

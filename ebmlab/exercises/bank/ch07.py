@@ -35,7 +35,7 @@ from torch import nn
 from ...energies import GaussianMixture, MLPEnergy
 from ...metrics import mmd
 from ...samplers import langevin
-from ...utils import randn_like
+from ...utils import randn_like, single_threaded
 from .._registry import register
 from .._student import CheckContext, Student
 from ..expect import (
@@ -51,7 +51,7 @@ from ..expect import (
     fail,
 )
 from ._common import Plain, Quadratic, all_binary_states
-from ._training import curve_summary, expect_training_contract, single_thread
+from ._training import curve_summary, expect_losses, expect_training_contract
 
 Negatives = Callable[..., torch.Tensor]
 
@@ -410,15 +410,10 @@ def _train(train_replay_ebm: Student, ctx: CheckContext, stream: int
     what = f"train_replay_ebm(energy, data, n_steps={_T_STEPS}, generator=...)"
     losses = train_replay_ebm(energy, data.clone(), n_steps=_T_STEPS,
                               generator=ctx.generator(stream + 2))
-    if not isinstance(losses, list) or len(losses) != _T_STEPS or not all(
-            isinstance(v, float) for v in losses):
-        fail(what, expected=f"a list of {_T_STEPS} floats (the loss of each update)",
-             got=f"{type(losses).__name__}" + (f" of length {len(losses)}"
-                                               if isinstance(losses, list) else ""),
-             hint="append float(loss) after each optimiser step and return the list.")
+    expect_losses(losses, _T_STEPS, what)
     g = ctx.generator(stream + 3)
     x0 = 6.0 * torch.rand(600, 2, generator=g) - 3.0
-    with single_thread():
+    with single_threaded():
         samples = langevin(energy, x0, step_size=0.01, n_steps=300, noise_scale=0.05,
                            generator=g, check_divergence=False).samples
     return gm, data, energy, losses, samples

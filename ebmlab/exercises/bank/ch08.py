@@ -29,11 +29,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...objectives import nce_loss
+from ...utils import single_threaded
 from .._registry import register
 from .._student import CheckContext, ProbeError, Student
 from ..expect import expect_close, expect_finite, expect_tensor, fail
 from ._common import parameter_gradients
-from ._training import single_thread
 
 posterior_ex = register("8.1", "NCE's optimal classifier", function="nce_posterior")
 loss_ex = register("8.2", "The NCE loss", function="nce_objective",
@@ -284,7 +284,7 @@ def fit_nce(data: torch.Tensor, noise_mean: torch.Tensor, noise_std: torch.Tenso
     with torch.no_grad():
         energy.c.copy_(energy.log_z())
     opt = torch.optim.Adam(energy.parameters(), lr=0.03)
-    with single_thread():
+    with single_threaded():
         for _ in range(steps):
             opt.zero_grad()
             nce_loss(energy, data, y, noise, validate=False).backward()
